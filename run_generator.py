@@ -1,0 +1,235 @@
+"""Generate images and style-mixing grids from a StyleGAN2 network pickle, as the original run_generator.py does.
+
+    python run_generator.py generate-images --network=gdrive:networks/stylegan2-ffhq-config-f.pkl \\
+        --seeds=6600-6625 --truncation-psi=0.5
+    python run_generator.py style-mixing-example --network=gdrive:networks/stylegan2-ffhq-config-f.pkl \\
+        --row-seeds=85,100,75,458,1500 --col-seeds=55,821,1789,293 --truncation-psi=1.0
+
+Each run writes into a new folder <result-dir>/<NNNNN>-<subcommand>.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import PIL.Image
+import torch
+import tqdm
+
+import dnnlib
+import dnnlib.tflib as tflib
+import pretrained_networks
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def make_labels(Gs, class_idx, num):
+    """One-hot labels for a conditional network, None for an unconditional one (with a note if a class was given)."""
+    label_size = Gs.input_shapes[1][1]
+    if label_size == 0:
+        if class_idx is not None:
+            print(f"warning: --class={class_idx} ignored: the network is unconditional")
+        return None
+    if class_idx is None:
+        raise dnnlib.util.UserError(f"the network is conditional ({label_size} classes): pass --class=N "
+                                    f"with N in 0..{label_size - 1}")
+    if not 0 <= class_idx < label_size:
+        raise dnnlib.util.UserError(f"--class={class_idx} is out of range: the network has classes 0..{label_size - 1}")
+    labels = np.zeros([num, label_size], np.float32)
+    labels[:, class_idx] = 1
+    return labels
+
+
+def seed_noise(Gs, rnds):
+    """Per-sample noise inputs drawn the original's way: after z, each noise variable of the synthesis network in
+    order, `rnd.randn(*shape)` from the seed's RandomState."""
+    shapes = [var.shape.as_list() for name, var in Gs.components.synthesis.vars.items() if name.startswith("noise")]
+    per_seed = [[rnd.randn(*shape) for shape in shapes] for rnd in rnds]
+    return [torch.as_tensor(np.concatenate(layer), dtype=torch.float32, device=Gs.device) for layer in zip(*per_seed)]
+
+
+def noise_kwargs(Gs, noise_mode, rnds=None, num=None):
+    """Synthesis keyword arguments for a noise mode: 'seed' (drawn from each seed, the original generate-images),
+    'const' (the network's stored noise), 'random' (fresh every call), 'none' (zero)."""
+    if noise_mode == "seed":
+        return dict(noise_inputs=seed_noise(Gs, rnds))
+    if noise_mode == "none":
+        shapes = Gs.components.synthesis.module.noise_shapes()
+        return dict(noise_inputs=[torch.zeros([num] + shape[1:], device=Gs.device) for shape in shapes])
+    return dict(randomize_noise=noise_mode == "random")
+
+
+def save_image(image, path):
+    """Write a [H, W, C] uint8 image atomically (RGB, or grayscale for one channel)."""
+    image = image[:, :, 0] if image.shape[2] == 1 else image
+    with dnnlib.util.atomic_write(path) as f:
+        PIL.Image.fromarray(image, "L" if image.ndim == 2 else "RGB").save(f, format="PNG")
+
+
+def batches(items, size):
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def generate_images(network_pkl, seeds, truncation_psi, noise_mode="seed", class_idx=None, minibatch_size=8):
+    print('Loading networks from "%s"...' % network_pkl)
+    _G, _D, Gs = pretrained_networks.load_networks(network_pkl)
+    labels = make_labels(Gs, class_idx, minibatch_size)
+    Gs_kwargs = dnnlib.EasyDict(output_transform=dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True))
+    if truncation_psi is not None:
+        Gs_kwargs.truncation_psi = truncation_psi
+
+    with tqdm.tqdm(total=len(seeds), desc="Generating images", unit="img") as progress:
+        for batch_seeds in batches(seeds, minibatch_size):
+            rnds = [np.random.RandomState(seed) for seed in batch_seeds]
+            z = np.concatenate([rnd.randn(1, *Gs.input_shape[1:]) for rnd in rnds])  # [minibatch, component]
+            batch_labels = None if labels is None else labels[:len(batch_seeds)]
+            images = Gs.run(z, batch_labels, **noise_kwargs(Gs, noise_mode, rnds, len(batch_seeds)), **Gs_kwargs)
+            for seed, image in zip(batch_seeds, images):
+                save_image(image, dnnlib.make_run_dir_path("seed%04d.png" % seed))
+            progress.update(len(batch_seeds))
+    print(f"Done: {len(seeds)} images in {dnnlib.make_run_dir_path()}")
+
+
+def style_mixing_example(network_pkl, row_seeds, col_seeds, truncation_psi, col_styles, noise_mode="const",
+                         class_idx=None, minibatch_size=4):
+    print('Loading networks from "%s"...' % network_pkl)
+    _G, _D, Gs = pretrained_networks.load_networks(network_pkl)
+    num_layers = Gs.components.synthesis.input_shape[1]
+    if any(style >= num_layers for style in col_styles):
+        raise dnnlib.util.UserError(f"--col-styles must be in 0..{num_layers - 1}: the network has {num_layers} "
+                                    "style layers")
+    Gs_syn_kwargs = dnnlib.EasyDict(output_transform=dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True),
+                                    minibatch_size=minibatch_size)
+    Gs_syn_kwargs.update(noise_kwargs(Gs, noise_mode, num=1))
+
+    print("Generating W vectors...")
+    all_seeds = list(set(row_seeds + col_seeds))
+    all_z = np.stack([np.random.RandomState(seed).randn(*Gs.input_shape[1:]) for seed in all_seeds])
+    all_w = Gs.components.mapping.run(all_z, make_labels(Gs, class_idx, len(all_seeds)))  # [minibatch, layer, component]
+    w_avg = Gs.get_var("dlatent_avg")  # [component]
+    all_w = w_avg + (all_w - w_avg) * truncation_psi
+    w_dict = {seed: w for seed, w in zip(all_seeds, list(all_w))}  # [layer, component]
+
+    image_dict = {}
+    pairs = [(seed, seed) for seed in all_seeds] + [(row, col) for row in row_seeds for col in col_seeds]
+    with tqdm.tqdm(total=len(pairs), desc="Generating images", unit="img") as progress:
+        for batch_pairs in batches(pairs, minibatch_size):
+            ws = []
+            for row_seed, col_seed in batch_pairs:
+                w = w_dict[row_seed].copy()
+                w[col_styles] = w_dict[col_seed][col_styles]
+                ws.append(w)
+            if noise_mode == "none":  # zero noise is per sample; resize it to this batch
+                Gs_syn_kwargs.update(noise_kwargs(Gs, noise_mode, num=len(batch_pairs)))
+            images = Gs.components.synthesis.run(np.stack(ws), **Gs_syn_kwargs)
+            image_dict.update(zip(batch_pairs, images))
+            progress.update(len(batch_pairs))
+
+    print("Saving images...")
+    for (row_seed, col_seed), image in image_dict.items():
+        save_image(image, dnnlib.make_run_dir_path("%d-%d.png" % (row_seed, col_seed)))
+
+    print("Saving image grid...")
+    _N, _C, H, W = Gs.output_shape
+    canvas = PIL.Image.new("RGB", (W * (len(col_seeds) + 1), H * (len(row_seeds) + 1)), "black")
+    for row_idx, row_seed in enumerate([None] + row_seeds):
+        for col_idx, col_seed in enumerate([None] + col_seeds):
+            if row_seed is None and col_seed is None:
+                continue
+            key = (row_seed, col_seed)
+            if row_seed is None:
+                key = (col_seed, col_seed)
+            if col_seed is None:
+                key = (row_seed, row_seed)
+            image = image_dict[key]
+            canvas.paste(PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image), (W * col_idx, H * row_idx))
+    with dnnlib.util.atomic_write(dnnlib.make_run_dir_path("grid.png")) as f:
+        canvas.save(f, format="PNG")
+    print(f"Done: {len(image_dict)} images and grid.png in {dnnlib.make_run_dir_path()}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _seed_list(s):
+    try:
+        return dnnlib.util.parse_num_range(s)
+    except dnnlib.util.UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_int(s):
+    if not s.isdigit() or int(s) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'")
+    return int(s)
+
+
+_examples = """examples:
+
+  # Generate ffhq uncurated images (matches paper Figure 12)
+  python %(prog)s generate-images --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --seeds=6600-6625 --truncation-psi=0.5
+
+  # Generate ffhq curated images (matches paper Figure 11)
+  python %(prog)s generate-images --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --seeds=66,230,389,1518 --truncation-psi=1.0
+
+  # Generate uncurated car images
+  python %(prog)s generate-images --network=gdrive:networks/stylegan2-car-config-f.pkl --seeds=6000-6025 --truncation-psi=0.5
+
+  # Generate style mixing example (matches style mixing video clip)
+  python %(prog)s style-mixing-example --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --row-seeds=85,100,75,458,1500 --col-seeds=55,821,1789,293 --truncation-psi=1.0
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="StyleGAN2 generator: images and style-mixing grids from a network pickle.",
+        epilog=_examples, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(help="Sub-commands", dest="command")
+
+    def add_common(p, noise_default, noise_choices, batch_default):
+        p.add_argument("--network", help="Network pickle: path, URL or gdrive:networks/<file>.pkl", required=True)
+        p.add_argument("--truncation-psi", type=float, help="Truncation psi (default: %(default)s)", default=0.5)
+        p.add_argument("--noise-mode", choices=noise_choices, default=noise_default,
+                       help="Noise inputs: " + ", ".join(noise_choices) + " (default: %(default)s)")
+        p.add_argument("--class", dest="class_idx", type=int, metavar="N",
+                       help="Class label for a conditional network")
+        p.add_argument("--batch-size", dest="minibatch_size", type=_positive_int, default=batch_default,
+                       help="Images per forward pass (default: %(default)s); results do not depend on it")
+        p.add_argument("--result-dir", help="Root directory for run results (default: %(default)s)",
+                       default="results", metavar="DIR")
+        p.add_argument("--cache-dir", help="Download cache (default: $DNNLIB_CACHE_DIR or ~/.cache/dnnlib)",
+                       metavar="DIR")
+
+    p = subparsers.add_parser("generate-images", help="Generate images")
+    p.add_argument("--seeds", type=_seed_list, help="List of random seeds, e.g. 6600-6625 or 66,230,389",
+                   required=True)
+    add_common(p, "seed", ["seed", "const", "random", "none"], 8)
+
+    p = subparsers.add_parser("style-mixing-example", help="Generate style mixing video")
+    p.add_argument("--row-seeds", type=_seed_list, help="Random seeds to use for image rows", required=True)
+    p.add_argument("--col-seeds", type=_seed_list, help="Random seeds to use for image columns", required=True)
+    p.add_argument("--col-styles", type=_seed_list, help="Style layer range (default: %(default)s)", default="0-6")
+    add_common(p, "const", ["const", "random", "none"], 4)
+
+    args = vars(parser.parse_args(argv))
+    command = args.pop("command")
+    if command is None:
+        parser.print_help()
+        sys.exit(1)
+
+    cache_dir = args.pop("cache_dir")
+    if cache_dir is not None:
+        dnnlib.util.set_cache_dir(cache_dir)
+    run_dir = dnnlib.util.make_run_dir(args.pop("result_dir"), command)
+    dnnlib.util.set_run_dir(run_dir)
+    func = {"generate-images": generate_images, "style-mixing-example": style_mixing_example}[command]
+    network = args.pop("network")
+    with dnnlib.util.Logger():
+        func(network, **args)
+
+
+if __name__ == "__main__":
+    dnnlib.util.cli_main(main)

@@ -1,0 +1,478 @@
+"""StyleGAN2 generator and discriminator (Karras et al., "Analyzing and Improving the Image Quality of StyleGAN").
+
+Same keyword arguments, variable names, variable shapes (TensorFlow layout: conv [k, k, in, out], dense [in, out])
+and arithmetic as the original TensorFlow release, so that official pickles load into these modules and give the
+same images. Each class is registered under the original build-function name (G_main, G_mapping,
+G_synthesis_stylegan2, D_stylegan2) and each TensorFlow variable scope is a submodule of the same name, so a
+variable's name is its parameter path with '/' for '.'.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from dnnlib.ops.bias_act import bias_act
+from dnnlib.ops.upfirdn2d import conv2d, conv_downsample_2d, downsample_2d, upsample_2d, upsample_conv_2d
+from dnnlib.tflib.network import Network, register_build_func
+
+
+def make_nf(fmap_base, fmap_decay, fmap_min, fmap_max):
+    """Feature maps at a stage (stage 1 = 4x4), as the original computes them."""
+    return lambda stage: int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
+
+
+def new_weight(shape, gain=1, use_wscale=True, lrmul=1):
+    """A weight variable and its runtime coefficient (equalised learning rate with a learning-rate multiplier)."""
+    fan_in = np.prod(shape[:-1])  # [k, k, in, out] or [in, out]
+    he_std = gain / np.sqrt(fan_in)
+    if use_wscale:
+        init_std, runtime_coef = 1.0 / lrmul, he_std * lrmul
+    else:
+        init_std, runtime_coef = he_std / lrmul, lrmul
+    return nn.Parameter(torch.randn(list(shape)) * init_std), float(runtime_coef)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Layers: one module per variable scope of the original.
+
+class Dense(nn.Module):
+    """Fully connected layer with `weight` [in, out] and `bias` [out], then an activation."""
+
+    def __init__(self, in_features, out_features, act="linear", lrmul=1, gain=1):
+        super().__init__()
+        self.weight, self.weight_coef = new_weight([in_features, out_features], gain=gain, lrmul=lrmul)
+        self.bias = nn.Parameter(torch.zeros([out_features]))
+        self.act = act
+        self.lrmul = lrmul
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], -1) @ (self.weight * self.weight_coef)
+        return bias_act(x, self.bias * self.lrmul, act=self.act)
+
+
+class Conv2dLayer(nn.Module):
+    """Convolution with `weight` [k, k, in, out] (and `bias`), optionally with 2x FIR up- or downsampling."""
+
+    def __init__(self, in_channels, out_channels, kernel, act="linear", bias=True, up=False, down=False,
+                 resample_kernel=(1, 3, 3, 1)):
+        super().__init__()
+        assert not (up and down)
+        self.weight, self.weight_coef = new_weight([kernel, kernel, in_channels, out_channels])
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        self.act, self.up, self.down, self.resample_kernel = act, up, down, resample_kernel
+
+    def forward(self, x):
+        w = self.weight * self.weight_coef
+        if self.up:
+            x = upsample_conv_2d(x, w, k=self.resample_kernel)
+        elif self.down:
+            x = conv_downsample_2d(x, w, k=self.resample_kernel)
+        else:
+            x = conv2d(x, w)
+        return x if self.bias is None else bias_act(x, self.bias, act=self.act)
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kernel=None, fused_modconv=True):
+    """The StyleGAN2 convolution: weights scaled per sample by `styles`, then normalised ("demodulated").
+
+    x: [N, I, H, W]; weight: [k, k, I, O], already multiplied by its runtime coefficient; styles: [N, I].
+    fused_modconv=True runs one grouped convolution with per-sample weights; False scales the activations
+    instead and runs a plain convolution; the two agree up to float rounding."""
+    batch, in_channels, height, width = x.shape
+    kernel, _, _, out_channels = weight.shape
+    assert styles.shape == (batch, in_channels)
+    ww = weight[np.newaxis] * styles[:, np.newaxis, np.newaxis, :, np.newaxis]  # [NkkIO]
+    if demodulate:
+        d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8)  # [NO]
+        ww = ww * d[:, np.newaxis, np.newaxis, np.newaxis, :]
+
+    if fused_modconv:  # the minibatch becomes convolution groups
+        x = x.reshape(1, batch * in_channels, height, width)
+        w = ww.permute(1, 2, 3, 0, 4).reshape(kernel, kernel, in_channels, batch * out_channels)
+    else:
+        x = x * styles[:, :, np.newaxis, np.newaxis]
+        w = weight
+
+    x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w)
+
+    if fused_modconv:
+        x = x.reshape(batch, out_channels, x.shape[2], x.shape[3])
+    elif demodulate:
+        x = x * d[:, :, np.newaxis, np.newaxis]
+    return x
+
+
+class ModulatedConv2dLayer(nn.Module):
+    """Modulated convolution layer: `weight`, `mod_weight`, `mod_bias`, `noise_strength` (if it takes noise),
+    `bias`, registered in the original's variable order. ToRGB is one with demodulate=False, no noise, linear."""
+
+    def __init__(self, in_channels, out_channels, kernel, dlatent_size, up=False, demodulate=True, use_noise=True,
+                 act="lrelu", resample_kernel=(1, 3, 3, 1), fused_modconv=True):
+        super().__init__()
+        self.weight, self.weight_coef = new_weight([kernel, kernel, in_channels, out_channels])
+        self.mod_weight, self.mod_weight_coef = new_weight([dlatent_size, in_channels])
+        self.mod_bias = nn.Parameter(torch.zeros([in_channels]))  # styles start at 1 (the +1 below)
+        self.noise_strength = nn.Parameter(torch.zeros([])) if use_noise else None
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.up, self.demodulate, self.act = up, demodulate, act
+        self.resample_kernel, self.fused_modconv = resample_kernel, fused_modconv
+
+    def forward(self, x, dlatent, noise=None, fused_modconv=None):
+        styles = bias_act(dlatent @ (self.mod_weight * self.mod_weight_coef), self.mod_bias) + 1
+        x = modulated_conv2d(x, self.weight * self.weight_coef, styles, demodulate=self.demodulate, up=self.up,
+                             resample_kernel=self.resample_kernel,
+                             fused_modconv=self.fused_modconv if fused_modconv is None else fused_modconv)
+        if self.noise_strength is not None and noise is not None:
+            x = x + noise * self.noise_strength
+        return bias_act(x, self.bias, act=self.act)
+
+
+class ConstInput(nn.Module):
+    """The learned 4x4 input of the synthesis network (`const` [1, C, 4, 4])."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.const = nn.Parameter(torch.randn([1, channels, 4, 4]))
+
+    def forward(self, batch_size):
+        return self.const.expand(batch_size, -1, -1, -1)
+
+
+class LabelEmbedding(nn.Module):
+    """`LabelConcat/weight` [label_size, latent_size]: labels projected to latent size (no learning-rate scaling)."""
+
+    def __init__(self, label_size, latent_size):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([label_size, latent_size]))
+
+    def forward(self, labels):
+        return labels @ self.weight
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Generator.
+
+@register_build_func("G_mapping")
+class MappingNetwork(nn.Module):
+    """Z (+ labels) -> W: normalisation and `mapping_layers` dense layers with a learning-rate multiplier;
+    the output is broadcast to [N, dlatent_broadcast, dlatent_size] for the synthesis network."""
+
+    def __init__(self, latent_size=512, label_size=0, dlatent_size=512, dlatent_broadcast=None, mapping_layers=8,
+                 mapping_fmaps=512, mapping_lrmul=0.01, mapping_nonlinearity="lrelu", normalize_latents=True,
+                 dtype="float32", **_kwargs):
+        super().__init__()
+        self.latent_size, self.label_size, self.dlatent_size = latent_size, label_size, dlatent_size
+        self.dlatent_broadcast, self.normalize_latents = dlatent_broadcast, normalize_latents
+        self.mapping_layers = mapping_layers
+        if label_size:
+            self.LabelConcat = LabelEmbedding(label_size, latent_size)
+        in_features = latent_size * 2 if label_size else latent_size
+        for layer_idx in range(mapping_layers):
+            out_features = dlatent_size if layer_idx == mapping_layers - 1 else mapping_fmaps
+            self.add_module(f"Dense{layer_idx}", Dense(in_features, out_features, act=mapping_nonlinearity,
+                                                       lrmul=mapping_lrmul))
+            in_features = out_features
+
+        self.input_names = ["latents_in", "labels_in"]
+        self.input_shapes = [[None, latent_size], [None, label_size]]
+        self.output_names = ["dlatents_out"]
+        self.output_shapes = [[None, dlatent_size] if dlatent_broadcast is None
+                              else [None, dlatent_broadcast, dlatent_size]]
+
+    def forward(self, latents_in, labels_in=None):
+        assert latents_in.ndim == 2 and latents_in.shape[1] == self.latent_size, latents_in.shape
+        x = latents_in.to(torch.float32)
+        if self.label_size:
+            assert labels_in is not None and labels_in.shape == (x.shape[0], self.label_size), \
+                f"expected labels of shape [N, {self.label_size}]"
+            x = torch.cat([x, self.LabelConcat(labels_in.to(torch.float32))], dim=1)
+        if self.normalize_latents:
+            x = x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
+        for layer_idx in range(self.mapping_layers):
+            x = getattr(self, f"Dense{layer_idx}")(x)
+        if self.dlatent_broadcast is not None:
+            x = x[:, np.newaxis].repeat(1, self.dlatent_broadcast, 1)
+        return x
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the synthesis network. At 4x4: Const, Conv; above: Conv0_up, Conv1 (and Skip for
+    'resnet'); then ToRGB where the architecture has one ('skip': every resolution; otherwise the last)."""
+
+    def __init__(self, res, in_channels, out_channels, dlatent_size, num_channels, architecture, has_torgb,
+                 nonlinearity, resample_kernel, fused_modconv):
+        super().__init__()
+        self.res, self.architecture, self.resample_kernel = res, architecture, resample_kernel
+        layer = dict(dlatent_size=dlatent_size, act=nonlinearity, resample_kernel=resample_kernel,
+                     fused_modconv=fused_modconv)
+        if res == 2:
+            self.Const = ConstInput(out_channels)
+            self.Conv = ModulatedConv2dLayer(out_channels, out_channels, 3, **layer)
+        else:
+            self.Conv0_up = ModulatedConv2dLayer(in_channels, out_channels, 3, up=True, **layer)
+            self.Conv1 = ModulatedConv2dLayer(out_channels, out_channels, 3, **layer)
+            if architecture == "resnet":
+                self.Skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=True,
+                                        resample_kernel=resample_kernel)
+        if has_torgb:
+            self.ToRGB = ModulatedConv2dLayer(out_channels, num_channels, 1, dlatent_size, demodulate=False,
+                                              use_noise=False, act="linear", fused_modconv=fused_modconv)
+
+    def forward(self, x, y, dlatents, noises, fused_modconv):
+        """x: features from the block below (None at 4x4); y: RGB so far (None until the first ToRGB)."""
+        res = self.res
+        if res == 2:
+            x = self.Const(dlatents.shape[0])
+            x = self.Conv(x, dlatents[:, 0], noises[0], fused_modconv)
+        else:
+            t = x
+            x = self.Conv0_up(x, dlatents[:, res * 2 - 5], noises[res * 2 - 5], fused_modconv)
+            x = self.Conv1(x, dlatents[:, res * 2 - 4], noises[res * 2 - 4], fused_modconv)
+            if self.architecture == "resnet":
+                x = (x + self.Skip(t)) * (1 / np.sqrt(2))
+            if self.architecture == "skip":
+                y = upsample_2d(y, k=self.resample_kernel)
+        if hasattr(self, "ToRGB"):
+            t = self.ToRGB(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv)
+            y = t if y is None else y + t
+        return x, y
+
+
+@register_build_func("G_synthesis_stylegan2")
+class SynthesisNetwork(nn.Module):
+    """W [N, num_layers, dlatent_size] -> images [N, num_channels, resolution, resolution] in [-1, 1].
+
+    Noise inputs: `noise{i}` buffers [1, 1, r, r] used when randomize_noise=False, fresh Gaussian noise when True,
+    or the caller's `noise_inputs` (a list with one [N or 1, 1, r, r] tensor per layer), which take precedence."""
+
+    def __init__(self, dlatent_size=512, num_channels=3, resolution=1024, fmap_base=16 << 10, fmap_decay=1.0,
+                 fmap_min=1, fmap_max=512, randomize_noise=True, architecture="skip", nonlinearity="lrelu",
+                 dtype="float32", resample_kernel=(1, 3, 3, 1), fused_modconv=True, **_kwargs):
+        super().__init__()
+        resolution_log2 = int(np.log2(resolution))
+        assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
+        assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
+        nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.resolution_log2, self.dlatent_size = resolution_log2, dlatent_size
+        self.num_layers = resolution_log2 * 2 - 2
+        self.randomize_noise, self.fused_modconv = randomize_noise, fused_modconv
+
+        for layer_idx in range(self.num_layers - 1):  # the last ToRGB takes no noise
+            size = 2 ** ((layer_idx + 5) // 2)
+            self.register_buffer(f"noise{layer_idx}", torch.randn([1, 1, size, size]))
+        for res in range(2, resolution_log2 + 1):
+            block = SynthesisBlock(res, nf(res - 2), nf(res - 1), dlatent_size, num_channels, architecture,
+                                   has_torgb=architecture == "skip" or res == resolution_log2,
+                                   nonlinearity=nonlinearity, resample_kernel=list(resample_kernel),
+                                   fused_modconv=fused_modconv)
+            self.add_module(f"{2 ** res}x{2 ** res}", block)
+
+        self.input_names = ["dlatents_in"]
+        self.input_shapes = [[None, self.num_layers, dlatent_size]]
+        self.output_names = ["images_out"]
+        self.output_shapes = [[None, num_channels, resolution, resolution]]
+
+    def noise_shapes(self):
+        """Shape of each layer's noise input, [1, 1, r, r], in layer order."""
+        return [list(getattr(self, f"noise{i}").shape) for i in range(self.num_layers - 1)]
+
+    def forward(self, dlatents_in, randomize_noise=None, noise_inputs=None, fused_modconv=None):
+        assert dlatents_in.shape[1:] == (self.num_layers, self.dlatent_size), dlatents_in.shape
+        dlatents_in = dlatents_in.to(torch.float32)
+        randomize_noise = self.randomize_noise if randomize_noise is None else randomize_noise
+        fused_modconv = self.fused_modconv if fused_modconv is None else fused_modconv
+        if noise_inputs is None:
+            batch = dlatents_in.shape[0]
+            noise_inputs = [torch.randn([batch] + shape[1:], device=dlatents_in.device) if randomize_noise
+                            else getattr(self, f"noise{i}") for i, shape in enumerate(self.noise_shapes())]
+        assert len(noise_inputs) == self.num_layers - 1
+        x = y = None
+        for res in range(2, self.resolution_log2 + 1):
+            x, y = getattr(self, f"{2 ** res}x{2 ** res}")(x, y, dlatents_in, noise_inputs, fused_modconv)
+        return y
+
+
+# Arguments of G_main itself; everything else in its kwargs goes to the components, as in the original.
+_G_MAIN_ARGS = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
+                "dlatent_avg_beta", "style_mixing_prob", "is_training", "is_validation", "return_dlatents",
+                "is_template_graph")
+
+
+@register_build_func("G_main")
+class Generator(nn.Module):
+    """Mapping + synthesis with the truncation trick; in training, W-average tracking and style mixing.
+
+    Variables of its own: `lod` (unused by StyleGAN2 synthesis, kept for the format) and `dlatent_avg`."""
+
+    def __init__(self, components, mapping_func="G_mapping", synthesis_func="G_synthesis_stylegan2", **kwargs):
+        super().__init__()
+        kwargs = {key: value for key, value in kwargs.items() if key not in _G_MAIN_ARGS}
+        if "synthesis" not in components:
+            components.synthesis = Network("G_synthesis", func_name=synthesis_func, **kwargs)
+        self.num_layers = components.synthesis.input_shape[1]
+        dlatent_size = components.synthesis.input_shape[2]
+        if "mapping" not in components:
+            components.mapping = Network("G_mapping", func_name=mapping_func, dlatent_broadcast=self.num_layers,
+                                         **kwargs)
+        self.mapping = components.mapping.module
+        self.synthesis = components.synthesis.module
+        self.register_buffer("lod", torch.zeros([]))
+        self.register_buffer("dlatent_avg", torch.zeros([dlatent_size]))
+
+        self.input_names = ["latents_in", "labels_in"]
+        self.input_shapes = [list(shape) for shape in components.mapping.input_shapes]
+        self.output_names = ["images_out"]
+        self.output_shapes = [list(components.synthesis.output_shape)]
+
+    def forward(self, latents_in, labels_in=None, truncation_psi=0.5, truncation_cutoff=None,
+                truncation_psi_val=None, truncation_cutoff_val=None, dlatent_avg_beta=0.995, style_mixing_prob=0.9,
+                is_training=False, is_validation=False, return_dlatents=False, randomize_noise=None,
+                noise_inputs=None, fused_modconv=None):
+        assert not (is_training and is_validation)
+        if is_validation:
+            truncation_psi, truncation_cutoff = truncation_psi_val, truncation_cutoff_val
+        if is_training or truncation_psi == 1:
+            truncation_psi = None
+        if is_training:
+            truncation_cutoff = None
+        if not is_training or dlatent_avg_beta == 1:
+            dlatent_avg_beta = None
+        if not is_training or (style_mixing_prob is not None and style_mixing_prob <= 0):
+            style_mixing_prob = None
+
+        dlatents = self.mapping(latents_in, labels_in).to(torch.float32)
+
+        if dlatent_avg_beta is not None:
+            with torch.no_grad():
+                batch_avg = dlatents[:, 0].mean(dim=0)
+                self.dlatent_avg.copy_(batch_avg + (self.dlatent_avg - batch_avg) * dlatent_avg_beta)
+
+        layer_idx = torch.arange(self.num_layers, device=dlatents.device)[np.newaxis, :, np.newaxis]
+        if style_mixing_prob is not None:
+            dlatents2 = self.mapping(torch.randn_like(latents_in), labels_in).to(torch.float32)
+            cur_layers = self.num_layers - int(self.lod) * 2
+            mixing_cutoff = cur_layers
+            if torch.rand([]).item() < style_mixing_prob:
+                mixing_cutoff = int(torch.randint(1, cur_layers, []))
+            dlatents = torch.where(layer_idx < mixing_cutoff, dlatents, dlatents2)
+
+        if truncation_psi is not None:
+            layer_psi = torch.ones(layer_idx.shape, device=dlatents.device)
+            if truncation_cutoff is None:
+                layer_psi = layer_psi * truncation_psi
+            else:
+                layer_psi = torch.where(layer_idx < truncation_cutoff, layer_psi * truncation_psi, layer_psi)
+            dlatents = self.dlatent_avg + (dlatents - self.dlatent_avg) * layer_psi
+
+        images = self.synthesis(dlatents, randomize_noise=randomize_noise, noise_inputs=noise_inputs,
+                                fused_modconv=fused_modconv)
+        return (images, dlatents) if return_dlatents else images
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Discriminator.
+
+def minibatch_stddev(x, group_size=4, num_new_features=1):
+    """Append the average standard deviation over groups of `group_size` samples as `num_new_features` maps.
+    Sample n belongs to group n % (N / group_size), as in the original's reshape."""
+    batch, channels, height, width = x.shape
+    group_size = min(group_size, batch)
+    assert batch % group_size == 0, f"minibatch size {batch} must be a multiple of mbstd_group_size {group_size}"
+    y = x.reshape(group_size, -1, num_new_features, channels // num_new_features, height, width).to(torch.float32)
+    y = y - y.mean(dim=0, keepdim=True)
+    y = (y.square().mean(dim=0) + 1e-8).sqrt()  # [M, n, c, H, W]
+    y = y.mean(dim=[2, 3, 4])  # [M, n]
+    y = y.to(x.dtype).reshape(-1, num_new_features, 1, 1).repeat(group_size, 1, height, width)
+    return torch.cat([x, y], dim=1)
+
+
+class DiscriminatorBlock(nn.Module):
+    """One resolution of the discriminator: FromRGB (first block, or every block for 'skip'), Conv0, Conv1_down,
+    and Skip for 'resnet'."""
+
+    def __init__(self, res, nf, num_channels, architecture, has_fromrgb, nonlinearity, resample_kernel):
+        super().__init__()
+        self.architecture, self.resample_kernel = architecture, resample_kernel
+        if has_fromrgb:
+            self.FromRGB = Conv2dLayer(num_channels, nf(res - 1), 1, act=nonlinearity)
+        self.Conv0 = Conv2dLayer(nf(res - 1), nf(res - 1), 3, act=nonlinearity)
+        self.Conv1_down = Conv2dLayer(nf(res - 1), nf(res - 2), 3, act=nonlinearity, down=True,
+                                      resample_kernel=resample_kernel)
+        if architecture == "resnet":
+            self.Skip = Conv2dLayer(nf(res - 1), nf(res - 2), 1, bias=False, down=True, resample_kernel=resample_kernel)
+
+    def forward(self, x, y):
+        if hasattr(self, "FromRGB"):
+            t = self.FromRGB(y)
+            x = t if x is None else x + t
+        t = x
+        x = self.Conv0(x)
+        x = self.Conv1_down(x)
+        if self.architecture == "resnet":
+            x = (x + self.Skip(t)) * (1 / np.sqrt(2))
+        if self.architecture == "skip":
+            y = downsample_2d(y, k=self.resample_kernel)
+        return x, y
+
+
+class DiscriminatorEpilogue(nn.Module):
+    """The 4x4 end of the discriminator: FromRGB ('skip'), minibatch stddev, Conv, Dense0."""
+
+    def __init__(self, nf, num_channels, has_fromrgb, mbstd_group_size, mbstd_num_features, nonlinearity):
+        super().__init__()
+        self.mbstd_group_size, self.mbstd_num_features = mbstd_group_size, mbstd_num_features
+        if has_fromrgb:
+            self.FromRGB = Conv2dLayer(num_channels, nf(1), 1, act=nonlinearity)
+        extra = mbstd_num_features if mbstd_group_size > 1 else 0
+        self.Conv = Conv2dLayer(nf(1) + extra, nf(1), 3, act=nonlinearity)
+        self.Dense0 = Dense(nf(1) * 16, nf(0), act=nonlinearity)
+
+    def forward(self, x, y):
+        if hasattr(self, "FromRGB"):
+            t = self.FromRGB(y)
+            x = t if x is None else x + t
+        if self.mbstd_group_size > 1:
+            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
+        return self.Dense0(self.Conv(x))
+
+
+@register_build_func("D_stylegan2")
+class Discriminator(nn.Module):
+    """Images [N, C, H, W] (+ labels) -> scores [N, 1]; architectures 'orig', 'skip', 'resnet' (default)."""
+
+    def __init__(self, num_channels=3, resolution=1024, label_size=0, fmap_base=16 << 10, fmap_decay=1.0,
+                 fmap_min=1, fmap_max=512, architecture="resnet", nonlinearity="lrelu", mbstd_group_size=4,
+                 mbstd_num_features=1, dtype="float32", resample_kernel=(1, 3, 3, 1), **_kwargs):
+        super().__init__()
+        resolution_log2 = int(np.log2(resolution))
+        assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
+        assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
+        nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.resolution_log2, self.label_size = resolution_log2, label_size
+        for res in range(resolution_log2, 2, -1):
+            block = DiscriminatorBlock(res, nf, num_channels, architecture,
+                                       has_fromrgb=architecture == "skip" or res == resolution_log2,
+                                       nonlinearity=nonlinearity, resample_kernel=list(resample_kernel))
+            self.add_module(f"{2 ** res}x{2 ** res}", block)
+        # At 4x4 resolution nothing above reads the image, so the epilogue must.
+        self.add_module("4x4", DiscriminatorEpilogue(nf, num_channels, architecture == "skip" or resolution_log2 == 2,
+                                                     mbstd_group_size, mbstd_num_features, nonlinearity))
+        self.Output = Dense(nf(0), max(label_size, 1))
+
+        self.input_names = ["images_in", "labels_in"]
+        self.input_shapes = [[None, num_channels, resolution, resolution], [None, label_size]]
+        self.output_names = ["scores_out"]
+        self.output_shapes = [[None, 1]]
+
+    def forward(self, images_in, labels_in=None):
+        x, y = None, images_in.to(torch.float32)
+        for res in range(self.resolution_log2, 1, -1):
+            block = getattr(self, f"{2 ** res}x{2 ** res}")
+            if res > 2:
+                x, y = block(x, y)
+            else:
+                x = block(x, y)
+        x = self.Output(x)
+        if self.label_size:
+            x = (x * labels_in.to(torch.float32)).sum(dim=1, keepdim=True)
+        return x
