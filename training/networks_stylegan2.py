@@ -81,15 +81,19 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
     batch, in_channels, height, width = x.shape
     kernel, _, _, out_channels = weight.shape
     assert styles.shape == (batch, in_channels)
-    ww = weight[np.newaxis] * styles[:, np.newaxis, np.newaxis, :, np.newaxis]  # [NkkIO]
-    if demodulate:
-        d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8)  # [NO]
-        ww = ww * d[:, np.newaxis, np.newaxis, np.newaxis, :]
-
-    if fused_modconv:  # the minibatch becomes convolution groups
+    if fused_modconv:
+        # Per-sample weights in PyTorch's [N*O, I, k, k] memory order, handed to the ops as a TF-layout view
+        # [k, k, I, N*O] (which is how the original reshapes them); the ops' layout change is then free.
+        ww = weight.permute(3, 2, 0, 1)[np.newaxis] * styles[:, np.newaxis, :, np.newaxis, np.newaxis]  # [NOIkk]
+        if demodulate:
+            d = torch.rsqrt(ww.square().sum(dim=[2, 3, 4]) + 1e-8)  # [NO]
+            ww = ww * d[:, :, np.newaxis, np.newaxis, np.newaxis]
         x = x.reshape(1, batch * in_channels, height, width)
-        w = ww.permute(1, 2, 3, 0, 4).reshape(kernel, kernel, in_channels, batch * out_channels)
+        w = ww.reshape(batch * out_channels, in_channels, kernel, kernel).permute(2, 3, 1, 0)
     else:
+        if demodulate:
+            ww = weight[np.newaxis] * styles[:, np.newaxis, np.newaxis, :, np.newaxis]  # [NkkIO]
+            d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8)  # [NO]
         x = x * styles[:, :, np.newaxis, np.newaxis]
         w = weight
 
