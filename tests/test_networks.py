@@ -105,6 +105,11 @@ def test_set_get_clone_copy(nets):
     assert np.allclose(unfused.run(z, None, randomize_noise=False), Gs.run(z, None, randomize_noise=False), atol=1e-4)
     with pytest.raises(ValueError, match="shape"):
         clone.set_var("dlatent_avg", np.zeros(5))
+    # reset_own_vars re-initialises the network's own variables only.
+    clone.set_var("dlatent_avg", np.ones(32))
+    clone.reset_own_vars()
+    assert np.array_equal(clone.get_var("dlatent_avg"), np.zeros(32))
+    assert np.array_equal(clone.get_var("G_mapping/Dense0/weight"), Gs.get_var("G_mapping/Dense0/weight"))
 
 
 def test_print_layers(nets, capsys):

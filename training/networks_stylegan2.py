@@ -21,6 +21,14 @@ def make_nf(fmap_base, fmap_decay, fmap_min, fmap_max):
     return lambda stage: int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
 
 
+def check_resolution_and_architecture(resolution, architecture):
+    """log2 of the resolution, after checking both arguments as the original does."""
+    resolution_log2 = int(np.log2(resolution))
+    assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
+    assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
+    return resolution_log2
+
+
 def new_weight(shape, gain=1, use_wscale=True, lrmul=1):
     """A weight variable and its runtime coefficient (equalised learning rate with a learning-rate multiplier)."""
     fan_in = np.prod(shape[:-1])  # [k, k, in, out] or [in, out]
@@ -253,9 +261,7 @@ class SynthesisNetwork(nn.Module):
                  fmap_min=1, fmap_max=512, randomize_noise=True, architecture="skip", nonlinearity="lrelu",
                  dtype="float32", resample_kernel=(1, 3, 3, 1), fused_modconv=True, **_kwargs):
         super().__init__()
-        resolution_log2 = int(np.log2(resolution))
-        assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
-        assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
+        resolution_log2 = check_resolution_and_architecture(resolution, architecture)
         nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
         self.resolution_log2, self.dlatent_size = resolution_log2, dlatent_size
         self.num_layers = resolution_log2 * 2 - 2
@@ -448,9 +454,7 @@ class Discriminator(nn.Module):
                  fmap_min=1, fmap_max=512, architecture="resnet", nonlinearity="lrelu", mbstd_group_size=4,
                  mbstd_num_features=1, dtype="float32", resample_kernel=(1, 3, 3, 1), **_kwargs):
         super().__init__()
-        resolution_log2 = int(np.log2(resolution))
-        assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
-        assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
+        resolution_log2 = check_resolution_and_architecture(resolution, architecture)
         nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
         self.resolution_log2, self.label_size = resolution_log2, label_size
         for res in range(resolution_log2, 2, -1):
