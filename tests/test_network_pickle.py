@@ -113,7 +113,8 @@ def official_state(name, func_name, static_kwargs, variables, components=None, m
 def official_networks(marker, label_size=0, seed=1):
     """An official-format (G, D, Gs) tuple of OfficialNetwork objects, and the variables written into Gs."""
     rnd = np.random.RandomState(seed)
-    kw = dict(SMALL_G_KWARGS, label_size=label_size)
+    # Official files carry some kwargs as NumPy integers (they come from dataset shapes).
+    kw = dict(SMALL_G_KWARGS, label_size=label_size, resolution=np.int64(32), num_channels=np.int64(3))
     g_args = {key: kw[key] for key in ("resolution", "fmap_base", "fmap_max", "latent_size", "dlatent_size",
                                        "mapping_fmaps", "mapping_layers", "label_size", "num_channels")}
     num_layers = int(np.log2(kw["resolution"])) * 2 - 2
@@ -157,6 +158,17 @@ def test_official_pickle_loads_bit_exact_and_never_runs_its_source(tmp_path):
     assert D.output_shape == [None, 1]
     images = Gs.run(np.random.RandomState(0).randn(2, 32), None, truncation_psi=0.5, randomize_noise=False)
     assert images.shape == (2, 3, 32, 32) and np.isfinite(images).all()
+
+    # Saved again, the file references NumPy only by its NumPy-1 paths and holds no source code.
+    resaved = tmp_path / "resaved.pkl"
+    save_network_pkl((G, D, Gs), str(resaved))
+    data = resaved.read_bytes()
+    assert {g for g in stream_globals(data) if g.startswith("numpy.")} == {
+        "numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar", "numpy.ndarray", "numpy.dtype"}
+    assert b"build_module_src was executed" not in data
+    with open(resaved, "rb") as f:
+        Gs2 = load_network_pkl(f)[2]
+    assert all(np.array_equal(Gs.get_var(name), Gs2.get_var(name)) for name in Gs.vars)
 
 
 def test_numpy1_array_paths_load(tmp_path):

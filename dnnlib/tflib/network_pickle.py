@@ -67,14 +67,23 @@ def load_network_pkl(f, source=None):
                              f"{type(e).__name__}: {e})") from None
 
 
+# NumPy globals a network pickle may reference, by the NumPy-1 path that every NumPy can import.
+_NUMPY1_NAMES = {
+    id(_multiarray._reconstruct): ("numpy.core.multiarray", "_reconstruct"),
+    id(_multiarray.scalar): ("numpy.core.multiarray", "scalar"),
+    id(_numeric._frombuffer): ("numpy.core.numeric", "_frombuffer"),
+}
+
+
 class _Pickler(pickle._Pickler):
-    """Pickler that names NumPy's array reconstructor by its NumPy-1 path, which every NumPy can import,
-    so the files we write load wherever official pickles load."""
+    """Pickler that names NumPy's reconstruction functions by their NumPy-1 paths, as 2019 files do, so the files
+    we write load wherever official pickles load."""
 
     def save_global(self, obj, name=None):
-        if obj is _multiarray._reconstruct:
-            self.save("numpy.core.multiarray")
-            self.save("_reconstruct")
+        if id(obj) in _NUMPY1_NAMES:
+            module, name = _NUMPY1_NAMES[id(obj)]
+            self.save(module)
+            self.save(name)
             self.write(pickle.STACK_GLOBAL)
             self.memoize(obj)
             return
