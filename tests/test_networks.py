@@ -119,7 +119,7 @@ def test_print_layers(nets, capsys):
     out = capsys.readouterr().out
     total = sum(int(np.prod(var.shape)) for var in G.trainables.values())
     assert f"Total" in out and str(total) in out
-    assert "synthesis/32x32/ToRGB" in out and "[None, 3, 32, 32]" in out and "Output" in out
+    assert "G_synthesis/32x32/ToRGB" in out and "G_mapping/Dense0" in out and "[None, 3, 32, 32]" in out and "Output" in out
 
 
 def test_training_mode_updates_w_average_and_mixes_styles():

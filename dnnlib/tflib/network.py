@@ -380,7 +380,8 @@ class Network:
         by running the network once on a minibatch of one."""
         shapes = {}
         hooks = []
-        for prefix, mod in _walk_modules(self.module, set()):
+        scope_names = self._component_scope_names()
+        for prefix, mod in _walk_modules(self.module, set(), renamed=scope_names):
             def hook(_mod, _inputs, output, prefix=prefix):
                 out = output[0] if isinstance(output, (tuple, list)) else output
                 if isinstance(out, torch.Tensor):
@@ -395,7 +396,7 @@ class Network:
 
         var_names = {(id(var._module), var._attr): name for name, var in self.vars.items()}
         layers = []
-        for prefix, mod in _walk_modules(self.module, set()):
+        for prefix, mod in _walk_modules(self.module, set(), renamed=scope_names):
             layer_vars = [self.vars[var_names[key]] for key in ((id(mod), attr) for attr in mod._parameters)
                           if key in var_names]
             layer_vars += [self.vars[var_names[key]] for key in ((id(mod), attr) for attr in mod._buffers)
@@ -403,6 +404,15 @@ class Network:
             if prefix and (layer_vars or prefix in shapes):
                 layers.append((prefix.rstrip("/"), shapes.get(prefix), layer_vars))
         return layers
+
+    def _component_scope_names(self):
+        """id(component module) -> component network name, recursively: layers are named like the original's
+        scopes ('G_synthesis/4x4/Conv'), not by module attribute."""
+        names = {}
+        for comp in self.components.values():
+            names[id(comp.module)] = comp.name
+            names.update(comp._component_scope_names())
+        return names
 
     def print_layers(self, title=None, hide_layers_with_no_params=False):
         """Print a table of layers: name, trainable parameter count, output shape, weight shape."""
@@ -430,12 +440,14 @@ class Network:
         return f"<Network '{self.name}' {self._build_func_name} inputs={self.input_shapes} outputs={self.output_shapes}>"
 
 
-def _walk_modules(module, excluded_ids, prefix=""):
-    """(variable-name prefix, module) for `module` and its descendants, skipping the excluded (component) ones."""
+def _walk_modules(module, excluded_ids, prefix="", renamed=None):
+    """(variable-name prefix, module) for `module` and its descendants, skipping the excluded (component) ones;
+    `renamed` maps id(submodule) to the name its prefix uses instead of its attribute name."""
     yield prefix, module
     for name, child in module.named_children():
         if id(child) not in excluded_ids:
-            yield from _walk_modules(child, excluded_ids, prefix + name + "/")
+            child_name = (renamed or {}).get(id(child), name)
+            yield from _walk_modules(child, excluded_ids, prefix + child_name + "/", renamed)
 
 
 def _validate_state(state):
