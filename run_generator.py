@@ -59,11 +59,15 @@ def noise_kwargs(Gs, noise_mode, rnds=None, num=None):
     return dict(randomize_noise=noise_mode == "random")
 
 
+def to_pil(image):
+    """A [H, W, C] uint8 image as a PIL image: RGB, or grayscale for one channel."""
+    return PIL.Image.fromarray(image[:, :, 0], "L") if image.shape[2] == 1 else PIL.Image.fromarray(image, "RGB")
+
+
 def save_image(image, path):
-    """Write a [H, W, C] uint8 image atomically (RGB, or grayscale for one channel)."""
-    image = image[:, :, 0] if image.shape[2] == 1 else image
+    """Write a [H, W, C] uint8 image atomically as PNG."""
     with dnnlib.util.atomic_write(path) as f:
-        PIL.Image.fromarray(image, "L" if image.ndim == 2 else "RGB").save(f, format="PNG")
+        to_pil(image).save(f, format="PNG")
 
 
 def batches(items, size):
@@ -144,8 +148,7 @@ def style_mixing_example(network_pkl, row_seeds, col_seeds, truncation_psi, col_
                 key = (col_seed, col_seed)
             if col_seed is None:
                 key = (row_seed, row_seed)
-            image = image_dict[key]
-            canvas.paste(PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image), (W * col_idx, H * row_idx))
+            canvas.paste(to_pil(image_dict[key]), (W * col_idx, H * row_idx))
     with dnnlib.util.atomic_write(dnnlib.make_run_dir_path("grid.png")) as f:
         canvas.save(f, format="PNG")
     print(f"Done: {len(image_dict)} images and grid.png in {dnnlib.make_run_dir_path()}")

@@ -300,28 +300,28 @@ class Network:
 
     def reset_own_vars(self):
         """Re-initialise this network's own variables (not the components') as a fresh build would."""
-        fresh = Network.__new__(Network)
-        fresh._init_fields()
-        fresh.name, fresh.static_kwargs, fresh._build_func_name = self.name, self.static_kwargs, self._build_func_name
-        fresh.components = util.EasyDict(self.components)  # shared: only own variables are fresh
-        fresh._build_module(self.device)
-        self.copy_own_vars_from(fresh)
+        self.copy_own_vars_from(self._rebuilt(self.name, self.static_kwargs, self.components))
 
     # ------------------------------------------------------------------------------------------------------------
     # Copies and pickling.
 
+    def _rebuilt(self, name, static_kwargs, components):
+        """A fresh network of this build function (with new variables) on this network's device; `components`
+        are reused as given, missing ones are built from the kwargs."""
+        net = Network.__new__(Network)
+        net._init_fields()
+        net.name, net._build_func_name = name, self._build_func_name
+        net.static_kwargs = util.EasyDict(static_kwargs)
+        net.components = util.EasyDict(components)
+        net._build_module(self.device)
+        return net
+
     def clone(self, name=None, **new_static_kwargs):
         """A copy with its own variables. New static kwargs rebuild the components from the merged kwargs, as the
         original does; without them the components are cloned as they are."""
-        net = Network.__new__(Network)
-        net._init_fields()
-        net.name = name if name is not None else self.name
-        net.static_kwargs = util.EasyDict(self.static_kwargs)
-        net.static_kwargs.update(new_static_kwargs)
-        net._build_func_name = self._build_func_name
-        if not new_static_kwargs:
-            net.components = util.EasyDict((key, comp.clone()) for key, comp in self.components.items())
-        net._build_module(self.device)
+        components = {} if new_static_kwargs else {key: comp.clone() for key, comp in self.components.items()}
+        net = self._rebuilt(name if name is not None else self.name, {**self.static_kwargs, **new_static_kwargs},
+                            components)
         net.copy_vars_from(self)
         return net
 
@@ -397,10 +397,8 @@ class Network:
         var_names = {(id(var._module), var._attr): name for name, var in self.vars.items()}
         layers = []
         for prefix, mod in _walk_modules(self.module, set(), renamed=scope_names):
-            layer_vars = [self.vars[var_names[key]] for key in ((id(mod), attr) for attr in mod._parameters)
-                          if key in var_names]
-            layer_vars += [self.vars[var_names[key]] for key in ((id(mod), attr) for attr in mod._buffers)
-                           if key in var_names]
+            keys = [(id(mod), attr) for attr in [*mod._parameters, *mod._buffers]]
+            layer_vars = [self.vars[var_names[key]] for key in keys if key in var_names]
             if prefix and (layer_vars or prefix in shapes):
                 layers.append((prefix.rstrip("/"), shapes.get(prefix), layer_vars))
         return layers
