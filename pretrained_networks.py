@@ -21,6 +21,10 @@ _OFFICIAL_FILES = (
 
 gdrive_urls = {f"gdrive:networks/{name}": OFFICIAL_URL_ROOT + name for name in _OFFICIAL_FILES}
 
+# Trained by this toolkit (run_training.py on `dataset_tool.py create_emoji`) and shipped with it: the network
+# used when none is given. See networks/README.md.
+DEFAULT_NETWORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "networks", "stylegan2-emoji64.pkl")
+
 
 def get_path_or_url(path_or_gdrive_path):
     """The URL behind an official `gdrive:` name, or the argument itself."""

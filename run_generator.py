@@ -193,7 +193,9 @@ def main(argv=None):
     subparsers = parser.add_subparsers(help="Sub-commands", dest="command")
 
     def add_common(p, noise_default, noise_choices, batch_default):
-        p.add_argument("--network", help="Network pickle: path, URL or gdrive:networks/<file>.pkl", required=True)
+        p.add_argument("--network", default=pretrained_networks.DEFAULT_NETWORK,
+                       help="Network pickle: path, URL or gdrive:networks/<file>.pkl (default: the shipped "
+                            "64x64 emoji network, networks/stylegan2-emoji64.pkl)")
         p.add_argument("--truncation-psi", type=float, help="Truncation psi (default: %(default)s)", default=0.5)
         p.add_argument("--noise-mode", choices=noise_choices, default=noise_default,
                        help="Noise inputs: " + ", ".join(noise_choices) + " (default: %(default)s)")

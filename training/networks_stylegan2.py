@@ -29,6 +29,16 @@ def check_resolution_and_architecture(resolution, architecture):
     return resolution_log2
 
 
+def block_dtype(use_fp16, device):
+    """Mixed precision as in StyleGAN2-ADA: float16 for the blocks marked `use_fp16`, on GPUs only."""
+    return torch.float16 if use_fp16 and device.type == "cuda" else torch.float32
+
+
+def fp16_resolutions(resolution_log2, num_fp16_res):
+    """log2 of the resolutions that run in float16: the `num_fp16_res` highest, never below 8x8."""
+    return range(max(resolution_log2 + 1 - num_fp16_res, 3), resolution_log2 + 1) if num_fp16_res else range(0)
+
+
 def new_weight(shape, gain=1, use_wscale=True, lrmul=1):
     """A weight variable and its runtime coefficient (equalised learning rate with a learning-rate multiplier)."""
     fan_in = np.prod(shape[:-1])  # [k, k, in, out] or [in, out]
@@ -62,22 +72,23 @@ class Conv2dLayer(nn.Module):
     """Convolution with `weight` [k, k, in, out] (and `bias`), optionally with 2x FIR up- or downsampling."""
 
     def __init__(self, in_channels, out_channels, kernel, act="linear", bias=True, up=False, down=False,
-                 resample_kernel=(1, 3, 3, 1)):
+                 resample_kernel=(1, 3, 3, 1), conv_clamp=None):
         super().__init__()
         assert not (up and down)
         self.weight, self.weight_coef = new_weight([kernel, kernel, in_channels, out_channels])
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
         self.act, self.up, self.down, self.resample_kernel = act, up, down, resample_kernel
+        self.conv_clamp = conv_clamp
 
     def forward(self, x):
-        w = self.weight * self.weight_coef
+        w = (self.weight * self.weight_coef).to(x.dtype)
         if self.up:
             x = upsample_conv_2d(x, w, k=self.resample_kernel)
         elif self.down:
             x = conv_downsample_2d(x, w, k=self.resample_kernel)
         else:
             x = conv2d(x, w)
-        return x if self.bias is None else bias_act(x, self.bias, act=self.act)
+        return x if self.bias is None else bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=self.conv_clamp)
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kernel=None, fused_modconv=True):
@@ -85,7 +96,8 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
 
     x: [N, I, H, W]; weight: [k, k, I, O], already multiplied by its runtime coefficient; styles: [N, I].
     fused_modconv=True runs one grouped convolution with per-sample weights; False scales the activations
-    instead and runs a plain convolution; the two agree up to float rounding."""
+    instead and runs a plain convolution; the two agree up to float rounding. Weights and styles are float32;
+    the convolution runs in x's dtype."""
     batch, in_channels, height, width = x.shape
     kernel, _, _, out_channels = weight.shape
     assert styles.shape == (batch, in_channels)
@@ -97,13 +109,13 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
             d = torch.rsqrt(ww.square().sum(dim=[2, 3, 4]) + 1e-8)  # [NO]
             ww = ww * d[:, :, np.newaxis, np.newaxis, np.newaxis]
         x = x.reshape(1, batch * in_channels, height, width)
-        w = ww.reshape(batch * out_channels, in_channels, kernel, kernel).permute(2, 3, 1, 0)
+        w = ww.reshape(batch * out_channels, in_channels, kernel, kernel).permute(2, 3, 1, 0).to(x.dtype)
     else:
         if demodulate:
             ww = weight[np.newaxis] * styles[:, np.newaxis, np.newaxis, :, np.newaxis]  # [NkkIO]
-            d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8)  # [NO]
-        x = x * styles[:, :, np.newaxis, np.newaxis]
-        w = weight
+            d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8).to(x.dtype)  # [NO]
+        x = x * styles.to(x.dtype)[:, :, np.newaxis, np.newaxis]
+        w = weight.to(x.dtype)
 
     x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w)
 
@@ -119,7 +131,7 @@ class ModulatedConv2dLayer(nn.Module):
     `bias`, registered in the original's variable order. ToRGB is one with demodulate=False, no noise, linear."""
 
     def __init__(self, in_channels, out_channels, kernel, dlatent_size, up=False, demodulate=True, use_noise=True,
-                 act="lrelu", resample_kernel=(1, 3, 3, 1), fused_modconv=True):
+                 act="lrelu", resample_kernel=(1, 3, 3, 1), fused_modconv=True, conv_clamp=None):
         super().__init__()
         self.weight, self.weight_coef = new_weight([kernel, kernel, in_channels, out_channels])
         self.mod_weight, self.mod_weight_coef = new_weight([dlatent_size, in_channels])
@@ -127,16 +139,21 @@ class ModulatedConv2dLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([])) if use_noise else None
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.up, self.demodulate, self.act = up, demodulate, act
-        self.resample_kernel, self.fused_modconv = resample_kernel, fused_modconv
+        self.resample_kernel, self.fused_modconv, self.conv_clamp = resample_kernel, fused_modconv, conv_clamp
 
     def forward(self, x, dlatent, noise=None, fused_modconv=None):
         styles = bias_act(dlatent @ (self.mod_weight * self.mod_weight_coef), self.mod_bias) + 1
-        x = modulated_conv2d(x, self.weight * self.weight_coef, styles, demodulate=self.demodulate, up=self.up,
+        weight = self.weight * self.weight_coef
+        if x.dtype == torch.float16 and self.demodulate:
+            # Keep float16 products in range; demodulation cancels any per-output and per-sample scale.
+            weight = weight / (np.sqrt(weight[..., 0].numel()) * weight.abs().amax(dim=[0, 1, 2], keepdim=True))
+            styles = styles / styles.abs().amax(dim=1, keepdim=True)
+        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, up=self.up,
                              resample_kernel=self.resample_kernel,
                              fused_modconv=self.fused_modconv if fused_modconv is None else fused_modconv)
         if self.noise_strength is not None and noise is not None:
-            x = x + noise * self.noise_strength
-        return bias_act(x, self.bias, act=self.act)
+            x = x + (noise * self.noise_strength).to(x.dtype)
+        return bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=self.conv_clamp)
 
 
 class ConstInput(nn.Module):
@@ -212,11 +229,12 @@ class SynthesisBlock(nn.Module):
     'resnet'); then ToRGB where the architecture has one ('skip': every resolution; otherwise the last)."""
 
     def __init__(self, res, in_channels, out_channels, dlatent_size, num_channels, architecture, has_torgb,
-                 nonlinearity, resample_kernel, fused_modconv):
+                 nonlinearity, resample_kernel, fused_modconv, use_fp16=False, conv_clamp=None):
         super().__init__()
         self.res, self.architecture, self.resample_kernel = res, architecture, resample_kernel
+        self.use_fp16 = use_fp16
         layer = dict(dlatent_size=dlatent_size, act=nonlinearity, resample_kernel=resample_kernel,
-                     fused_modconv=fused_modconv)
+                     fused_modconv=fused_modconv, conv_clamp=conv_clamp)
         if res == 2:
             self.Const = ConstInput(out_channels)
             self.Conv = ModulatedConv2dLayer(out_channels, out_channels, 3, **layer)
@@ -228,16 +246,18 @@ class SynthesisBlock(nn.Module):
                                         resample_kernel=resample_kernel)
         if has_torgb:
             self.ToRGB = ModulatedConv2dLayer(out_channels, num_channels, 1, dlatent_size, demodulate=False,
-                                              use_noise=False, act="linear", fused_modconv=fused_modconv)
+                                              use_noise=False, act="linear", fused_modconv=fused_modconv,
+                                              conv_clamp=conv_clamp)
 
     def forward(self, x, y, dlatents, noises, fused_modconv):
-        """x: features from the block below (None at 4x4); y: RGB so far (None until the first ToRGB)."""
+        """x: features from the block below (None at 4x4); y: RGB so far (None until the first ToRGB), float32."""
         res = self.res
+        dtype = block_dtype(self.use_fp16, dlatents.device)
         if res == 2:
-            x = self.Const(dlatents.shape[0])
+            x = self.Const(dlatents.shape[0]).to(dtype)
             x = self.Conv(x, dlatents[:, 0], noises[0], fused_modconv)
         else:
-            t = x
+            x = t = x.to(dtype)
             x = self.Conv0_up(x, dlatents[:, res * 2 - 5], noises[res * 2 - 5], fused_modconv)
             x = self.Conv1(x, dlatents[:, res * 2 - 4], noises[res * 2 - 4], fused_modconv)
             if self.architecture == "resnet":
@@ -245,7 +265,7 @@ class SynthesisBlock(nn.Module):
             if self.architecture == "skip":
                 y = upsample_2d(y, k=self.resample_kernel)
         if hasattr(self, "ToRGB"):
-            t = self.ToRGB(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv)
+            t = self.ToRGB(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv).to(torch.float32)
             y = t if y is None else y + t
         return x, y
 
@@ -259,9 +279,11 @@ class SynthesisNetwork(nn.Module):
 
     def __init__(self, dlatent_size=512, num_channels=3, resolution=1024, fmap_base=16 << 10, fmap_decay=1.0,
                  fmap_min=1, fmap_max=512, randomize_noise=True, architecture="skip", nonlinearity="lrelu",
-                 dtype="float32", resample_kernel=(1, 3, 3, 1), fused_modconv=True, **_kwargs):
+                 dtype="float32", resample_kernel=(1, 3, 3, 1), fused_modconv=True, num_fp16_res=0, conv_clamp=None,
+                 **_kwargs):
         super().__init__()
         resolution_log2 = check_resolution_and_architecture(resolution, architecture)
+        fp16 = fp16_resolutions(resolution_log2, num_fp16_res)
         nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
         self.resolution_log2, self.dlatent_size = resolution_log2, dlatent_size
         self.num_layers = resolution_log2 * 2 - 2
@@ -274,7 +296,7 @@ class SynthesisNetwork(nn.Module):
             block = SynthesisBlock(res, nf(res - 2), nf(res - 1), dlatent_size, num_channels, architecture,
                                    has_torgb=architecture == "skip" or res == resolution_log2,
                                    nonlinearity=nonlinearity, resample_kernel=list(resample_kernel),
-                                   fused_modconv=fused_modconv)
+                                   fused_modconv=fused_modconv, use_fp16=res in fp16, conv_clamp=conv_clamp)
             self.add_module(f"{2 ** res}x{2 ** res}", block)
 
         self.input_names = ["dlatents_in"]
@@ -400,20 +422,24 @@ class DiscriminatorBlock(nn.Module):
     """One resolution of the discriminator: FromRGB (first block, or every block for 'skip'), Conv0, Conv1_down,
     and Skip for 'resnet'."""
 
-    def __init__(self, res, nf, num_channels, architecture, has_fromrgb, nonlinearity, resample_kernel):
+    def __init__(self, res, nf, num_channels, architecture, has_fromrgb, nonlinearity, resample_kernel,
+                 use_fp16=False, conv_clamp=None):
         super().__init__()
-        self.architecture, self.resample_kernel = architecture, resample_kernel
+        self.architecture, self.resample_kernel, self.use_fp16 = architecture, resample_kernel, use_fp16
         if has_fromrgb:
-            self.FromRGB = Conv2dLayer(num_channels, nf(res - 1), 1, act=nonlinearity)
-        self.Conv0 = Conv2dLayer(nf(res - 1), nf(res - 1), 3, act=nonlinearity)
+            self.FromRGB = Conv2dLayer(num_channels, nf(res - 1), 1, act=nonlinearity, conv_clamp=conv_clamp)
+        self.Conv0 = Conv2dLayer(nf(res - 1), nf(res - 1), 3, act=nonlinearity, conv_clamp=conv_clamp)
         self.Conv1_down = Conv2dLayer(nf(res - 1), nf(res - 2), 3, act=nonlinearity, down=True,
-                                      resample_kernel=resample_kernel)
+                                      resample_kernel=resample_kernel, conv_clamp=conv_clamp)
         if architecture == "resnet":
             self.Skip = Conv2dLayer(nf(res - 1), nf(res - 2), 1, bias=False, down=True, resample_kernel=resample_kernel)
 
     def forward(self, x, y):
+        """x: features from the block above (None for the first); y: the image (float32, downsampled by 'skip')."""
+        dtype = block_dtype(self.use_fp16, y.device)
+        x = None if x is None else x.to(dtype)
         if hasattr(self, "FromRGB"):
-            t = self.FromRGB(y)
+            t = self.FromRGB(y.to(dtype))
             x = t if x is None else x + t
         t = x
         x = self.Conv0(x)
@@ -428,16 +454,18 @@ class DiscriminatorBlock(nn.Module):
 class DiscriminatorEpilogue(nn.Module):
     """The 4x4 end of the discriminator: FromRGB ('skip'), minibatch stddev, Conv, Dense0."""
 
-    def __init__(self, nf, num_channels, has_fromrgb, mbstd_group_size, mbstd_num_features, nonlinearity):
+    def __init__(self, nf, num_channels, has_fromrgb, mbstd_group_size, mbstd_num_features, nonlinearity,
+                 conv_clamp=None):
         super().__init__()
         self.mbstd_group_size, self.mbstd_num_features = mbstd_group_size, mbstd_num_features
         if has_fromrgb:
-            self.FromRGB = Conv2dLayer(num_channels, nf(1), 1, act=nonlinearity)
+            self.FromRGB = Conv2dLayer(num_channels, nf(1), 1, act=nonlinearity, conv_clamp=conv_clamp)
         extra = mbstd_num_features if mbstd_group_size > 1 else 0
-        self.Conv = Conv2dLayer(nf(1) + extra, nf(1), 3, act=nonlinearity)
+        self.Conv = Conv2dLayer(nf(1) + extra, nf(1), 3, act=nonlinearity, conv_clamp=conv_clamp)
         self.Dense0 = Dense(nf(1) * 16, nf(0), act=nonlinearity)
 
     def forward(self, x, y):
+        x = None if x is None else x.to(torch.float32)
         if hasattr(self, "FromRGB"):
             t = self.FromRGB(y)
             x = t if x is None else x + t
@@ -452,19 +480,23 @@ class Discriminator(nn.Module):
 
     def __init__(self, num_channels=3, resolution=1024, label_size=0, fmap_base=16 << 10, fmap_decay=1.0,
                  fmap_min=1, fmap_max=512, architecture="resnet", nonlinearity="lrelu", mbstd_group_size=4,
-                 mbstd_num_features=1, dtype="float32", resample_kernel=(1, 3, 3, 1), **_kwargs):
+                 mbstd_num_features=1, dtype="float32", resample_kernel=(1, 3, 3, 1), num_fp16_res=0,
+                 conv_clamp=None, **_kwargs):
         super().__init__()
         resolution_log2 = check_resolution_and_architecture(resolution, architecture)
+        fp16 = fp16_resolutions(resolution_log2, num_fp16_res)
         nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
         self.resolution_log2, self.label_size = resolution_log2, label_size
         for res in range(resolution_log2, 2, -1):
             block = DiscriminatorBlock(res, nf, num_channels, architecture,
                                        has_fromrgb=architecture == "skip" or res == resolution_log2,
-                                       nonlinearity=nonlinearity, resample_kernel=list(resample_kernel))
+                                       nonlinearity=nonlinearity, resample_kernel=list(resample_kernel),
+                                       use_fp16=res in fp16, conv_clamp=conv_clamp)
             self.add_module(f"{2 ** res}x{2 ** res}", block)
         # At 4x4 resolution nothing above reads the image, so the epilogue must.
         self.add_module("4x4", DiscriminatorEpilogue(nf, num_channels, architecture == "skip" or resolution_log2 == 2,
-                                                     mbstd_group_size, mbstd_num_features, nonlinearity))
+                                                     mbstd_group_size, mbstd_num_features, nonlinearity,
+                                                     conv_clamp))
         self.Output = Dense(nf(0), max(label_size, 1))
 
         self.input_names = ["images_in", "labels_in"]

@@ -1,0 +1,244 @@
+"""Losses against their formulas, a short end-to-end run, exact kill-and-resume, and multi-process equivalence.
+
+Everything runs on tiny networks (16x16, a few channels) and a 24-image dataset written in the test."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import REPO_ROOT
+from dnnlib.tflib.network import Network
+from dnnlib.tflib.network_pickle import load_network_pkl
+from training import training_loop as tl
+from training.loss import StyleGAN2Loss, random_inputs, slice_inputs
+
+TINY = ["--cbase", "128", "--cmax", "16", "--map", "2", "--batch", "8", "--batch-gpu", "4", "--workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """24 random-blob RGB images of 16x16 in an image folder."""
+    folder = tmp_path_factory.mktemp("data") / "blobs"
+    folder.mkdir()
+    rnd = np.random.RandomState(0)
+    yy, xx = np.mgrid[:16, :16]
+    for i in range(24):
+        cy, cx = rnd.uniform(3, 13, size=2)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8)[..., None] * rnd.uniform(0, 255, size=3)
+        PIL.Image.fromarray(blob.astype(np.uint8), "RGB").save(folder / f"img{i:03d}.png")
+    return str(folder)
+
+
+def tiny_nets(label_size=0):
+    torch.manual_seed(1)
+    kwargs = dict(resolution=16, num_channels=3, label_size=label_size, fmap_base=64, fmap_max=16)
+    G = Network("G", func_name="training.networks_stylegan2.G_main", mapping_layers=2, latent_size=16,
+                dlatent_size=16, mapping_fmaps=16, **kwargs)
+    D = Network("D", func_name="training.networks_stylegan2.D_stylegan2", mbstd_group_size=2, **kwargs)
+    return G, D
+
+
+def run_cli(args, **kwargs):
+    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "run_training.py")] + args, capture_output=True,
+                          text=True, cwd=REPO_ROOT, **kwargs)
+
+
+def load_params(pkl):
+    with open(pkl, "rb") as f:
+        return [{name: var.eval() for name, var in net.vars.items()} for net in load_network_pkl(f)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Losses.
+
+def test_loss_terms_match_formulas():
+    G, D = tiny_nets()
+    loss = StyleGAN2Loss(G, D, r1_gamma=3.0, pl_weight=2.0)
+    gen = torch.Generator().manual_seed(0)
+    inputs = random_inputs(G, 4, gen, "cpu", style_mixing_prob=0)
+    images = G.module.synthesis(G.module.mapping(inputs.latents), noise_inputs=inputs.noise)
+
+    g_loss, _ = loss.G_main(inputs, None)
+    torch.testing.assert_close(g_loss, F.softplus(-D.module(images)).flatten(), rtol=1e-5, atol=1e-6)
+
+    reals = torch.randn(4, 3, 16, 16)
+    d_loss, real_scores = loss.D_main(reals, None, inputs, None)
+    expected = F.softplus(D.module(images)) + F.softplus(-D.module(reals))
+    torch.testing.assert_close(d_loss, expected.flatten(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(real_scores, D.module(reals).flatten())
+
+    x = reals.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(D.module(x).sum(), x)
+    torch.testing.assert_close(loss.D_r1(reals, None), grad.square().sum(dim=[1, 2, 3]) * 1.5, rtol=1e-5, atol=1e-7)
+
+    # Path length: |J^T y| per sample by finite differences of <G(w), y> along each coordinate of w.
+    loss.pl_mean = torch.tensor(0.3)
+    pl_noise = loss.pl_noise(4, gen, "cpu")
+    penalty, lengths = loss.G_pl(inputs, None, pl_noise)
+    w = G.module.mapping(inputs.latents).detach()
+    f = lambda ws: (G.module.synthesis(ws, noise_inputs=inputs.noise).double() * pl_noise).sum(dim=[1, 2, 3])
+    eps, jac = 1e-2, torch.zeros_like(w, dtype=torch.float64)
+    for layer in range(w.shape[1]):
+        for c in range(w.shape[2]):
+            step = torch.zeros_like(w)
+            step[:, layer, c] = eps
+            jac[:, layer, c] = (f(w + step) - f(w - step)) / (2 * eps)
+    expected_lengths = jac.square().sum(dim=2).mean(dim=1).sqrt().float()
+    torch.testing.assert_close(lengths, expected_lengths, rtol=2e-2, atol=1e-6)
+    torch.testing.assert_close(penalty, (lengths - 0.3).square() * 2.0, rtol=1e-5, atol=1e-7)
+    loss.update_pl_mean(lengths.mean())
+    torch.testing.assert_close(loss.pl_mean, 0.3 + 0.01 * (lengths.mean() - 0.3))
+
+
+def test_random_inputs_do_not_depend_on_the_split():
+    G, _ = tiny_nets()
+    whole = random_inputs(G, 8, torch.Generator().manual_seed(5), "cpu")
+    again = random_inputs(G, 8, torch.Generator().manual_seed(5), "cpu")
+    part = slice_inputs(whole, 4, 8)
+    torch.testing.assert_close(part.latents, again.latents[4:])
+    assert all(torch.equal(a, b[4:]) for a, b in zip(part.noise, again.noise))
+    assert 1 <= whole.mixing_cutoff <= G.module.num_layers
+
+
+def test_sampler_splits_global_batches_over_processes():
+    one = tl.GlobalBatchSampler(10, 8, 2, 0, 1, seed=3)
+    it = iter(one)
+    order = [next(it) for _ in range(24)]
+    assert sorted(order[:10]) == list(range(10))  # the first 10 images are one epoch
+    it0, it1 = iter(tl.GlobalBatchSampler(10, 8, 2, 0, 2, seed=3)), iter(tl.GlobalBatchSampler(10, 8, 2, 1, 2, seed=3))
+    rank0, rank1 = [next(it0) for _ in range(12)], [next(it1) for _ in range(12)]
+    for step in range(3):  # rank 0 takes rounds 0 and 2 of each minibatch, rank 1 rounds 1 and 3
+        batch = order[step * 8:(step + 1) * 8]
+        assert rank0[step * 4:(step + 1) * 4] == batch[0:2] + batch[4:6]
+        assert rank1[step * 4:(step + 1) * 4] == batch[2:4] + batch[6:8]
+    resumed = iter(tl.GlobalBatchSampler(10, 8, 2, 0, 1, seed=3, start_nimg=16))
+    assert [next(resumed) for _ in range(8)] == order[16:24]
+
+
+def test_freeze_d_prefixes():
+    _, D = tiny_nets()
+    assert tl.d_frozen_prefixes(D, 2) == ["16x16.", "8x8."]
+    tl.set_requires_grad(D, True, tl.d_frozen_prefixes(D, 1))
+    frozen = {name for name, p in D.module.named_parameters() if not p.requires_grad}
+    assert frozen and all(name.startswith("16x16.") for name in frozen)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Whole runs.
+
+def test_end_to_end_run_writes_every_file(image_folder, tmp_path):
+    result = run_cli(["--data", image_folder, "--cfg", "auto", "--kimg", "0.064", "--tick", "0.032", "--snap", "1",
+                      "--aug", "ada", "--result-dir", str(tmp_path)] + TINY)
+    assert result.returncode == 0, result.stderr
+    run_dir, = glob.glob(str(tmp_path / "00000-*"))
+    files = set(os.listdir(run_dir))
+    for name in ["training_options.json", "log.txt", "stats.jsonl", "reals.png", "fakes_init.png",
+                 "fakes000000.png", "network-snapshot-000000.pkl", "network-snapshot-000000.pt"]:
+        assert name in files, name
+    assert any(name.startswith("events.out.tfevents") for name in files) or "tensorboard" not in sys.modules
+    stats = [json.loads(line) for line in open(os.path.join(run_dir, "stats.jsonl"))]
+    assert [s["Progress/tick"] for s in stats] == [1, 2]
+    assert all(np.isfinite(s["Loss/G/loss"]) and np.isfinite(s["Loss/D/loss"]) for s in stats)
+    assert "tick 2" in open(os.path.join(run_dir, "log.txt")).read()
+    G, D, Gs = load_network_pkl(open(os.path.join(run_dir, "network-snapshot-000000.pkl"), "rb"))
+    images = Gs.run(np.random.RandomState(0).randn(2, *Gs.input_shape[1:]), None, truncation_psi=0.5)
+    assert images.shape == (2, 3, 16, 16) and np.isfinite(images).all()
+    options = json.load(open(os.path.join(run_dir, "training_options.json")))
+    assert options["batch_size"] == 8 and options["ada_target"] == 0.6
+
+
+def test_kill_and_resume_reproduces_the_uninterrupted_run(image_folder, tmp_path):
+    """The final snapshot of an uninterrupted run (32 steps) equals that of a run killed (SIGKILL) after its first
+    snapshot (step 16) and resumed with --resume latest. (Sub-kimg snapshots all have the name ...-000000.)"""
+    common = ["--data", image_folder, "--cfg", "auto", "--kimg", "0.256", "--tick", "0.064", "--snap", "2",
+              "--aug", "ada", "--target", "0.1"] + TINY
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert run_cli(common + ["--result-dir", str(whole)]).returncode == 0
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "run_training.py")] + common +
+                            ["--result-dir", str(broken)], cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not glob.glob(str(broken / "*" / "network-snapshot-000000.pkl")) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # and a little into the next tick
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed, = glob.glob(str(broken / "00000-*" / "network-snapshot-000000.pkl"))
+    assert tl.load_state(tl.state_path_for(killed))["progress"]["cur_nimg"] == 128  # killed before the end
+    result = run_cli(["--resume", "latest", "--result-dir", str(broken)])
+    assert result.returncode == 0, result.stderr
+    a, = glob.glob(str(whole / "*" / "network-snapshot-000000.pkl"))
+    b, = glob.glob(str(broken / "00001-*" / "network-snapshot-000000.pkl"))
+    for net_a, net_b in zip(load_params(a), load_params(b)):
+        for name in net_a:
+            np.testing.assert_array_equal(net_a[name], net_b[name], err_msg=name)
+    state_a, state_b = tl.load_state(tl.state_path_for(a)), tl.load_state(tl.state_path_for(b))
+    assert state_a["progress"]["cur_nimg"] == state_b["progress"]["cur_nimg"] == 256
+    assert state_a["augment_p"] == state_b["augment_p"] > 0
+
+
+def test_two_processes_equal_one(image_folder, tmp_path):
+    # 'auto' derives gamma and the Gs half-life from the process count: a fixed config keeps them equal.
+    common = ["--data", image_folder, "--cfg", "stylegan2", "--kimg", "0.016", "--tick", "0.016", "--snap", "1",
+              "--aug", "noaug"] + TINY
+    one = run_cli(common + ["--result-dir", str(tmp_path / "one")])
+    assert one.returncode == 0, one.stderr
+    two = run_cli(common + ["--num-gpus", "2", "--result-dir", str(tmp_path / "two")])
+    assert two.returncode == 0, two.stderr
+    a, = glob.glob(str(tmp_path / "one" / "*" / "network-snapshot-000000.pkl"))
+    b, = glob.glob(str(tmp_path / "two" / "*" / "network-snapshot-000000.pkl"))
+    # Summing over processes rounds differently from summing over rounds. Adam moves a parameter by about lr
+    # (2.5e-3) whatever the size of its gradient, so where a gradient nearly cancels to 0 the rounding shows in
+    # the weights, and after one step in the next gradients; a wrong split of the work shows as differences of
+    # order lr everywhere. So: gradients (Adam's first moment, as beta1 = 0) close, and nearly all weights equal.
+    state_a, state_b = tl.load_state(tl.state_path_for(a)), tl.load_state(tl.state_path_for(b))
+    assert state_a["progress"]["step"] == 2 and int(state_a["D_opt"]["state"][0]["step"]) == 3  # R1 at step 0
+    for opt in ("G_opt", "D_opt"):
+        for idx, param_state in state_a[opt]["state"].items():
+            grad_a, grad_b = param_state["exp_avg"], state_b[opt]["state"][idx]["exp_avg"]
+            torch.testing.assert_close(grad_b, grad_a, rtol=1e-2, atol=1e-3 * float(grad_a.abs().max()) + 1e-12,
+                                       msg=lambda m: f"{opt} parameter {idx}: {m}")
+    num_values = num_close = 0
+    for net_a, net_b in zip(load_params(a), load_params(b)):
+        for name in net_a:
+            np.testing.assert_allclose(net_a[name], net_b[name], rtol=0, atol=2e-4, err_msg=name)
+            num_values += np.size(net_a[name])
+            num_close += np.sum(np.abs(net_a[name] - net_b[name]) <= 1e-6 + 1e-5 * np.abs(net_a[name]))
+    assert num_close >= 0.99 * num_values
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command-line mistakes.
+
+@pytest.mark.parametrize("args, message", [
+    (["--cfg", "nonsense"], "unknown --config"),
+    (["--aug", "fixed"], "--aug=fixed needs --p"),
+    (["--p", "0.3"], "--p needs --aug=fixed"),
+    (["--metrics", "fid50k"], "metrics"),
+    (["--batch", "6", "--batch-gpu", "4"], "not a multiple"),
+])
+def test_cli_mistakes_are_one_line(image_folder, tmp_path, args, message):
+    result = run_cli(["--data", image_folder, "--result-dir", str(tmp_path), "--dry-run"] + args)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error:") and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_latest_without_runs(tmp_path):
+    result = run_cli(["--resume", "latest", "--result-dir", str(tmp_path)])
+    assert result.returncode == 1 and "no snapshot" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fine_tuning_needs_a_matching_resolution(image_folder, tmp_path, small_pkl):
+    result = run_cli(["--data", image_folder, "--resume", small_pkl, "--kimg", "0.008", "--result-dir",
+                      str(tmp_path)] + TINY)
+    assert result.returncode == 1 and "32x32" in result.stderr and "Traceback" not in result.stderr
