@@ -94,6 +94,9 @@ def setup_options(args, resolution):
         c.G_args.fmap_base = c.D_args.fmap_base = int(spec.fmaps * 16384)
         c.G_args.mapping_layers = spec.map
         c.D_args.mbstd_group_size = spec.mbstd
+        if not args.fp32:  # float16 in the 4 highest resolutions (on GPUs), activations clamped to +-256
+            for net in (c.G_args, c.D_args):
+                net.num_fp16_res, net.conv_clamp = 4, 256
         c.loss_args.r1_gamma = float(spec.gamma)
         c.G_smoothing_kimg, c.ema_rampup, total_kimg, snap, aug = spec.ema, spec.ramp, spec.kimg, 50, "ada"
         if config == "cifar":
@@ -252,6 +255,7 @@ def main(argv=None):
     add("--glr", type=float, help="G learning rate (default depends on the config)")
     add("--dlr", type=float, help="D learning rate (default depends on the config)")
     add("--workers", type=int, help="DataLoader worker processes (default: 2)")
+    add("--fp32", action="store_true", help="ADA configs: no float16 layers and no activation clamping")
     add("--dry-run", action="store_true", help="Print the training options and exit")
     args = parser.parse_args(argv)
     dnnlib.util.cli_main(run_training, args)

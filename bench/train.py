@@ -12,7 +12,9 @@ Setups (random networks; the reals are fixed random images, no dataset or DataLo
   configf  config-f channel widths (fmap_base 16384, fmap_max 512, mapping_layers 8) at --resolution (256),
            rounds of batch_gpu 4, mbstd group 4, gamma 10; global batch 4 on the CPU (one round, to keep the run
            short), 32 on CUDA (8 rounds, as config-f on one GPU). --batch overrides either.
-No augmentation; pl_weight 2, style mixing 0.9, Adam(0, 0.99) with the lazy-regularisation lr/beta adjustment.
+No augmentation, float32 everywhere (--fp16-res N: float16 in the N highest-resolution blocks of both paths on
+CUDA, as run_training.py's ADA configs); pl_weight 2, style mixing 0.9, Adam(0, 0.99) with the lazy-regularisation
+lr/beta adjustment. On CUDA both paths run with cudnn.benchmark on and TF32 off, as training_loop sets them.
 
 Paths (same networks, same initial weights, same random inputs and reals):
   ours  the step of training/training_loop.py as it runs: StyleGAN2Loss (unfused modulated convolution in run_G)
@@ -36,8 +38,8 @@ Ratios are ref / ours (> 1: ours is faster): of the sec/kimg, and 'paired', the 
 the two paths' times in that block. On CUDA every phase is timed between torch.cuda.synchronize() calls.
 
 Peak memory is measured in a fresh child process per (setup, path) that builds the same networks, creates the Adam
-state (zero gradients, weights unchanged), runs the process warm-up and then one full step (all four phases): on
-CUDA torch.cuda.max_memory_allocated, on the CPU the RSS high-water mark VmHWM of /proc/self/status, reset to the
+state (zero gradients, weights unchanged) and runs one full step (all four phases): on CUDA
+torch.cuda.max_memory_allocated, on the CPU the RSS high-water mark VmHWM of /proc/self/status, reset to the
 current RSS just before the step (echo 5 > /proc/self/clear_refs), which counts what glibc's allocator keeps as
 well as live tensors. 'step' is the peak minus the memory in use just before the step (networks and optimiser
 state); 'total' is the peak itself (on the CPU including Python and torch).
@@ -62,7 +64,7 @@ import dnnlib.ops.upfirdn2d  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
 from training.training_loop import (Accumulator, all_reduce_sum, my_rounds, set_requires_grad,  # noqa: E402
-                                    slice_rows, sum_gradients, to_network_range)
+                                    sum_gradients, to_network_range)
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "Gs")
 WEIGHTS = dict(Gmain=1.0, Greg=1 / 4, Dmain=1.0, Dreg=1 / 16, Gs=1.0)  # G_reg_interval 4, D_reg_interval 16
@@ -87,8 +89,11 @@ def setup_config(name, args):
         c["batch_gpu"] = min(c["batch_gpu"], args.batch)
     assert c["batch"] % c["batch_gpu"] == 0, "batch must be a multiple of batch_gpu"
     c["D_args"]["mbstd_group_size"] = min(4, c["batch_gpu"])
+    if args.fp16_res:  # as run_training.py's ADA configs; float16 blocks only on CUDA (block_dtype)
+        for net in (c["G_args"], c["D_args"]):
+            net.update(num_fp16_res=args.fp16_res, conv_clamp=256)
     c["steps"] = args.steps if args.steps is not None else (2 if name == "small" else 1)
-    c["repeats"] = args.repeats if args.repeats is not None else (4 if name == "small" else 3)
+    c["repeats"] = args.repeats if args.repeats is not None else 3
     c["warmup"] = args.warmup if args.warmup is not None else (1 if name == "small" or cuda else 0)
     return c
 
@@ -98,7 +103,7 @@ def setup_config(name, args):
 
 class FusedModconvLoss(StyleGAN2Loss):
     """StyleGAN2Loss whose generator runs the original's fused modulated convolution (the loss has no switch for
-    it). Same body as StyleGAN2Loss.run_G otherwise; the warm-up compares the two paths' losses."""
+    it). Same body as StyleGAN2Loss.run_G otherwise; bench_setup compares the two paths' images and losses."""
 
     def run_G(self, inputs, labels):
         G = self.G.module
@@ -330,7 +335,6 @@ def memory_child(setup, path, args):
     trainer = Trainer(path, G, D, c, device)
     del G, D
     trainer.create_optimizer_state()
-    process_warmup(device)
     if device.type == "cuda":
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -355,6 +359,8 @@ def measure_memory(setup, path, args):
         cmd += ["--threads", str(args.threads)]
     if args.batch is not None:
         cmd += ["--batch", str(args.batch)]
+    if args.fp16_res:
+        cmd += ["--fp16-res", str(args.fp16_res)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"memory child {setup}:{path} failed:\n{result.stderr[-3000:]}")
@@ -471,13 +477,15 @@ def main():
     parser.add_argument("--setups", help="comma-separated: small, configf (default: both on CUDA; small on the CPU, "
                         "where one config-f-sized step takes minutes)")
     parser.add_argument("--steps", type=int, help="training steps per timed block (default: small 2, configf 1)")
-    parser.add_argument("--repeats", type=int, help="timed blocks per path (default: small 4, configf 3)")
+    parser.add_argument("--repeats", type=int, help="timed blocks per path (default: 3)")
     parser.add_argument("--warmup", type=int, help="untimed steps per path before the blocks (default: 1; 0 for "
                         "configf on the CPU, where one-time costs are small next to a step)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--resolution", type=int, default=256, help="resolution of configf (default: 256)")
     parser.add_argument("--resolution-small", type=int, default=64, help="resolution of small (default: 64)")
     parser.add_argument("--batch", type=int, help="global batch of every setup (default: see above)")
+    parser.add_argument("--fp16-res", type=int, default=0, help="num_fp16_res of G and D (with conv_clamp 256) in "
+                        "both paths, as run_training.py's ADA configs; float16 runs on CUDA only (default: 0)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -493,6 +501,9 @@ def main():
         args.setups = "small,configf" if device.type == "cuda" else "small"
     if device.type == "cuda":
         assert torch.cuda.is_available(), "--device cuda but CUDA is not available"
+        # As training_loop sets them on CUDA, for both paths: autotuned convolutions, no TF32.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         name = torch.cuda.get_device_name(device)
     else:
         name = f"{cpu_model()}, {os.cpu_count()} cores"

@@ -48,9 +48,13 @@ def tiny_nets(label_size=0):
     return G, D
 
 
+# One thread per process: these networks are too small to gain from more, and the runs go side by side.
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
 def run_cli(args, **kwargs):
     return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "run_training.py")] + args, capture_output=True,
-                          text=True, cwd=REPO_ROOT, **kwargs)
+                          text=True, cwd=REPO_ROOT, env=ENV, **kwargs)
 
 
 def load_params(pkl):
@@ -165,7 +169,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(image_folder, tmp_path
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert run_cli(common + ["--result-dir", str(whole)]).returncode == 0
     proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "run_training.py")] + common +
-                            ["--result-dir", str(broken)], cwd=REPO_ROOT,
+                            ["--result-dir", str(broken)], cwd=REPO_ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not glob.glob(str(broken / "*" / "network-snapshot-000000.pkl")) and time.time() < deadline:
@@ -242,3 +246,23 @@ def test_fine_tuning_needs_a_matching_resolution(image_folder, tmp_path, small_p
     result = run_cli(["--data", image_folder, "--resume", small_pkl, "--kimg", "0.008", "--result-dir",
                       str(tmp_path)] + TINY)
     assert result.returncode == 1 and "32x32" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fine_tuning_from_a_pickle_with_frozen_d_blocks(tmp_path, small_pkl):
+    folder = tmp_path / "faces32"
+    folder.mkdir()
+    rnd = np.random.RandomState(1)
+    for i in range(8):
+        PIL.Image.fromarray(rnd.randint(0, 256, size=(32, 32, 3), dtype=np.uint8), "RGB").save(folder / f"{i}.png")
+    result = run_cli(["--data", str(folder), "--resume", small_pkl, "--freezed", "1", "--kimg", "0.016", "--tick",
+                      "0.016", "--aug", "ada", "--batch", "8", "--batch-gpu", "4", "--workers", "0", "--result-dir",
+                      str(tmp_path / "runs")])
+    assert result.returncode == 0, result.stderr
+    tuned, = glob.glob(str(tmp_path / "runs" / "*" / "network-snapshot-000000.pkl"))
+    (G0, D0, _), (G1, D1, _) = load_params(small_pkl), load_params(tuned)
+    assert G0.keys() == G1.keys() and D0.keys() == D1.keys()  # the pickle's architecture, not the config's
+    for name in D0:
+        frozen = name.startswith("32x32/")
+        assert np.array_equal(D0[name], D1[name]) == frozen, name
+    # Fine-tuned, not re-initialised: two Adam steps move a weight by at most about 2 x lr.
+    assert max(np.abs(G0[name] - G1[name]).max() for name in G0 if name.endswith("weight")) < 0.02

@@ -258,6 +258,9 @@ def training_loop(
 ):
     rank, world_size = dist_info()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":  # as StyleGAN2-ADA: autotuned convolutions, full float32 where not float16
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     is_main = rank == 0
     log = print if is_main else (lambda *_args, **_kwargs: None)
     start_time = time.time()
