@@ -178,3 +178,16 @@ def test_bad_col_styles(tmp_path, small_pkl):
     result = run_cli("style-mixing-example", f"--network={small_pkl}", "--row-seeds=1", "--col-seeds=2",
                      "--col-styles=0-20", f"--result-dir={tmp_path}")
     _assert_one_clear_line(result, "--col-styles")
+
+
+def test_the_shipped_network_is_the_default(tmp_path):
+    """README's first command: no --network, the emoji network under networks/ (a real training run's snapshot)."""
+    import pretrained_networks
+    assert os.path.isfile(pretrained_networks.DEFAULT_NETWORK)
+    result = run_cli("generate-images", "--seeds=0-3", "--truncation-psi=0.7", "--result-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    images = read_images(only_subdir(tmp_path))
+    assert sorted(images) == [f"seed{seed:04d}.png" for seed in range(4)]
+    for image in images.values():
+        assert image.shape == (64, 64, 3) and image.std() > 5  # an image, not a flat colour
+    assert not np.array_equal(images["seed0000.png"], images["seed0001.png"])
