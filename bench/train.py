@@ -19,7 +19,7 @@ lr/beta adjustment. On CUDA both paths run with cudnn.benchmark on and TF32 off,
 Paths (same networks, same initial weights, same random inputs and reals):
   ours  the step of training/training_loop.py as it runs: StyleGAN2Loss (unfused modulated convolution in run_G)
         and the ops with their default impl='auto' (CUDA kernels for bias_act/upfirdn2d on a GPU).
-  ref   the same maths the way the original computes it: StyleGAN2Loss with run_G overridden to use the fused
+  ref   the same maths the way the original computes it: StyleGAN2Loss(fused_modconv=True), the fused
         modulated convolution (one grouped conv with per-sample weights), and every bias_act/upfirdn2d call on
         its plain PyTorch path (as impl='ref': the ops' plugin lookup returns None while this path runs).
 On the CPU 'auto' already is the reference path of the ops, so there the two paths differ only in the modulated
@@ -63,8 +63,8 @@ import dnnlib.ops.bias_act  # noqa: E402
 import dnnlib.ops.upfirdn2d  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
-from training.training_loop import (Accumulator, all_reduce_sum, my_rounds, set_requires_grad,  # noqa: E402
-                                    sum_gradients, to_network_range)
+from training.training_loop import (Accumulator, all_reduce_sum, lazy_reg_adam, my_rounds,  # noqa: E402
+                                    set_requires_grad, sum_gradients, to_network_range)
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "Gs")
 WEIGHTS = dict(Gmain=1.0, Greg=1 / 4, Dmain=1.0, Dreg=1 / 16, Gs=1.0)  # G_reg_interval 4, D_reg_interval 16
@@ -101,21 +101,6 @@ def setup_config(name, args):
 # ----------------------------------------------------------------------------------------------------------------
 # The two paths.
 
-class FusedModconvLoss(StyleGAN2Loss):
-    """StyleGAN2Loss whose generator runs the original's fused modulated convolution (the loss has no switch for
-    it). Same body as StyleGAN2Loss.run_G otherwise; bench_setup compares the two paths' images and losses."""
-
-    def run_G(self, inputs, labels):
-        G = self.G.module
-        dlatents = G.mapping(inputs.latents, labels)
-        if inputs.mixing_cutoff < G.num_layers:
-            mixed = G.mapping(inputs.mixing_latents, labels)
-            layer = torch.arange(G.num_layers, device=dlatents.device)[None, :, None]
-            dlatents = torch.where(layer < inputs.mixing_cutoff, dlatents, mixed)
-        images = G.synthesis(dlatents, noise_inputs=inputs.noise, fused_modconv=True)
-        return images, dlatents
-
-
 @contextlib.contextmanager
 def reference_ops(enabled):
     """While active, bias_act and upfirdn2d find no CUDA plugin and take their plain PyTorch branch, exactly as with
@@ -139,12 +124,6 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def make_opt(net, lrate, reg_interval):
-    """As training_loop.make_opt: Adam(0, 0.99), lr and betas adjusted for lazy regularisation."""
-    ratio = reg_interval / (reg_interval + 1)
-    return torch.optim.Adam(net.module.parameters(), lr=lrate * ratio, betas=(0.0 ** ratio, 0.99 ** ratio), eps=1e-8)
-
-
 class Trainer:
     """One path's copy of G, D, Gs, loss and optimisers; the phases of training_loop's step, one method each."""
 
@@ -152,10 +131,11 @@ class Trainer:
         self.path, self.c, self.device, self.seed = path, c, device, seed
         self.G, self.D = G.clone("G").to(device), D.clone("D").to(device)
         self.Gs = self.G.clone("Gs")
-        loss_cls = StyleGAN2Loss if path == "ours" else FusedModconvLoss
-        self.loss = loss_cls(self.G, self.D, r1_gamma=c["r1_gamma"])
-        self.G_opt = make_opt(self.G, c["lrate"], G_REG_INTERVAL)
-        self.D_opt = make_opt(self.D, c["lrate"], D_REG_INTERVAL)
+        # The reference path runs the original's fused modulated convolution.
+        self.loss = StyleGAN2Loss(self.G, self.D, r1_gamma=c["r1_gamma"], fused_modconv=path == "ref")
+        adam = dict(lr=c["lrate"], betas=(0, 0.99), eps=1e-8)
+        self.G_opt = lazy_reg_adam(self.G, adam, G_REG_INTERVAL)
+        self.D_opt = lazy_reg_adam(self.D, adam, D_REG_INTERVAL)
         self.batch, self.batch_gpu = c["batch"], c["batch_gpu"]
         self.rounds = my_rounds(self.batch, self.batch_gpu, 0, 1)
         gen = torch.Generator().manual_seed(1234)

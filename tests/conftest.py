@@ -34,6 +34,16 @@ def make_networks(**overrides):
     return G, D, Gs
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """For tests of tiny tensors: one thread avoids OpenMP spin contention on a busy machine."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def small_pkl(tmp_path_factory):
     """Path of a pickle of small unconditional networks, saved by our writer."""

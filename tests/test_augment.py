@@ -21,13 +21,7 @@ GEOMETRIC = ('xflip', 'rotate90', 'xint', 'scale', 'rotate', 'aniso', 'xfrac')
 COLOR = ('brightness', 'contrast', 'lumaflip', 'hue', 'saturation')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """The tensors here are tiny: one thread avoids OpenMP spin contention on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def make_pipe(p=1.0, **kwargs):

@@ -40,13 +40,7 @@ KINKED = ('relu', 'lrelu', 'elu', 'selu')  # Not differentiable at 0.
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """The tensors here are tiny: one thread avoids OpenMP spin contention on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def expected_bias_act(x, b, dim, act, alpha=None, gain=None, clamp=None):

@@ -36,14 +36,16 @@ class StyleGAN2Loss:
     """Loss terms per sample; the training loop scales, sums and backpropagates them.
 
     G: the training generator (a Network wrapping G_main); D: the discriminator Network; augment_pipe: an
-    AugmentPipe applied to every image D sees (reals and fakes), or None."""
+    AugmentPipe applied to every image D sees (reals and fakes), or None. fused_modconv: the generator's modulated
+    convolution; the unfused one is faster with gradients (the fused one is kept for benchmarking)."""
 
     def __init__(self, G, D, augment_pipe=None, r1_gamma=10.0, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2.0,
-                 style_mixing_prob=0.9, dlatent_avg_beta=0.995):
+                 style_mixing_prob=0.9, dlatent_avg_beta=0.995, fused_modconv=False):
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
         self.r1_gamma, self.pl_weight, self.pl_decay = r1_gamma, pl_weight, pl_decay
         self.pl_batch_shrink, self.style_mixing_prob, self.dlatent_avg_beta = pl_batch_shrink, style_mixing_prob, \
             dlatent_avg_beta
+        self.fused_modconv = fused_modconv
         self.pl_mean = torch.zeros([], device=G.device)
 
     def run_G(self, inputs, labels):
@@ -54,7 +56,7 @@ class StyleGAN2Loss:
             mixed = G.mapping(inputs.mixing_latents, labels)
             layer = torch.arange(G.num_layers, device=dlatents.device)[None, :, None]
             dlatents = torch.where(layer < inputs.mixing_cutoff, dlatents, mixed)
-        images = G.synthesis(dlatents, noise_inputs=inputs.noise, fused_modconv=False)  # faster with gradients
+        images = G.synthesis(dlatents, noise_inputs=inputs.noise, fused_modconv=self.fused_modconv)
         return images, dlatents
 
     def run_D(self, images, labels):

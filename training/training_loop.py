@@ -215,6 +215,14 @@ def peak_memory_gb(device):
 # ----------------------------------------------------------------------------------------------------------------
 # The loop.
 
+def lazy_reg_adam(net, args, reg_interval):
+    """Adam for a network regularised every `reg_interval` steps: lr and betas compensated for the extra steps
+    as the original does. args: Adam's kwargs (lr, betas, eps)."""
+    ratio = reg_interval / (reg_interval + 1)
+    args = dict(args, lr=args["lr"] * ratio, betas=tuple(beta ** ratio for beta in args["betas"]))
+    return torch.optim.Adam(net.module.parameters(), **args)
+
+
 def set_requires_grad(net, flag, frozen=()):
     for name, param in net.module.named_parameters():
         param.requires_grad_(flag and not name.startswith(tuple(frozen)))
@@ -298,13 +306,8 @@ def training_loop(
         augment_pipe.p.copy_(torch.as_tensor(augment_p))
     loss = StyleGAN2Loss(G, D, augment_pipe=augment_pipe, **loss_args)
 
-    def make_opt(net, args, reg_interval):
-        # Lazy regularisation: compensate for the extra steps as the original does.
-        ratio = reg_interval / (reg_interval + 1)
-        args = dict(args, lr=args["lr"] * ratio, betas=tuple(beta ** ratio for beta in args["betas"]))
-        return torch.optim.Adam(net.module.parameters(), **args)
-    G_opt = make_opt(G, G_opt_args, G_reg_interval)
-    D_opt = make_opt(D, D_opt_args, D_reg_interval)
+    G_opt = lazy_reg_adam(G, G_opt_args, G_reg_interval)
+    D_opt = lazy_reg_adam(D, D_opt_args, D_reg_interval)
     if resume_state is not None:
         G_opt.load_state_dict(resume_state["G_opt"])
         D_opt.load_state_dict(resume_state["D_opt"])
