@@ -9,6 +9,7 @@ Each run writes into a new folder <result-dir>/<NNNNN>-<subcommand>.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -18,7 +19,9 @@ import tqdm
 
 import dnnlib
 import dnnlib.tflib as tflib
+import dnnlib.video
 import pretrained_networks
+from training import editing, projector
 
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -97,6 +100,48 @@ def generate_images(network_pkl, seeds, truncation_psi, noise_mode="seed", class
     print(f"Done: {len(seeds)} images in {dnnlib.make_run_dir_path()}")
 
 
+def latent_files(path):
+    """Latent files named by --latents: one file, or every .npy/.npz in a folder (sorted)."""
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, name) for name in os.listdir(path)
+                       if name.lower().endswith(projector.LATENT_EXTENSIONS))
+        if not files:
+            raise dnnlib.util.UserError(f"no .npy or .npz latent files in {path}")
+        return files
+    if not os.path.isfile(path):
+        raise dnnlib.util.UserError(f"--latents not found: {path}")
+    return [path]
+
+
+def generate_from_latents(network_pkl, latents, noise_mode="seed", minibatch_size=8):
+    """Render saved latents (W or W+, e.g. from run_projector.py) through the synthesis network, one PNG per latent.
+    Noise: the maps stored with a latent when its file has them, else the network's own ('seed' and 'const'),
+    fresh ('random') or zero ('none'). Truncation does not apply: the latents are already in W."""
+    print('Loading networks from "%s"...' % network_pkl)
+    _G, _D, Gs = pretrained_networks.load_networks(network_pkl)
+    synthesis = Gs.components.synthesis
+    num_layers, dlatent_size = synthesis.input_shape[1:]
+    output_transform = dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True)
+    files = latent_files(latents)
+    count = 0
+    with tqdm.tqdm(total=len(files), desc="Rendering latents", unit="file") as progress:
+        for path in files:
+            dlatents, noises = projector.load_latents(path, num_layers, dlatent_size)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            names = [stem] if len(dlatents) == 1 else [f"{stem}-{i:04d}" for i in range(len(dlatents))]
+            if noises is not None and noise_mode in ("seed", "const"):
+                kwargs = dict(noise_inputs=[torch.as_tensor(v, device=Gs.device) for v in noises])
+            else:
+                kwargs = noise_kwargs(Gs, "const" if noise_mode == "seed" else noise_mode, num=len(dlatents))
+            images = synthesis.run(dlatents, minibatch_size=minibatch_size, output_transform=output_transform,
+                                   **kwargs)
+            for name, image in zip(names, images):
+                save_image(image, dnnlib.make_run_dir_path(name + ".png"))
+            count += len(names)
+            progress.update(1)
+    print(f"Done: {count} images in {dnnlib.make_run_dir_path()}")
+
+
 def style_mixing_example(network_pkl, row_seeds, col_seeds, truncation_psi, col_styles, noise_mode="const",
                          class_idx=None, minibatch_size=4):
     print('Loading networks from "%s"...' % network_pkl)
@@ -154,6 +199,81 @@ def style_mixing_example(network_pkl, row_seeds, col_seeds, truncation_psi, col_
     print(f"Done: {len(image_dict)} images and grid.png in {dnnlib.make_run_dir_path()}")
 
 
+def render_video(Gs, dlatents, fps, save_frames, noise_mode, minibatch_size, name):
+    """Render W frames [F, num_layers, dlatent_size] into <name>.mp4 (or .gif) in the run dir, and each frame as
+    frameNNNNN.png on request. The same noise for every frame ('const' or 'none') keeps the video from flickering."""
+    synthesis = Gs.components.synthesis
+    output_transform = dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True)
+    with dnnlib.video.VideoWriter(dnnlib.make_run_dir_path(name + ".mp4"), fps=fps) as video, \
+            tqdm.tqdm(total=len(dlatents), desc="Rendering frames", unit="frame") as progress:
+        for start in range(0, len(dlatents), minibatch_size):
+            batch = dlatents[start:start + minibatch_size]
+            images = synthesis.run(batch.astype(np.float32), output_transform=output_transform,
+                                   **noise_kwargs(Gs, noise_mode, num=len(batch)))
+            for i, image in enumerate(images, start):
+                video.append(image)
+                if save_frames:
+                    save_image(image, dnnlib.make_run_dir_path("frame%05d.png" % i))
+            progress.update(len(batch))
+    print(f"Done: {len(dlatents)} frames in {video.path}" + (" and frameNNNNN.png" if save_frames else ""))
+
+
+def map_to_w(Gs, z, labels, truncation_psi, minibatch_size):
+    """Z [N, latent_size] -> W [N, num_layers, dlatent_size] through the mapping network and the truncation trick."""
+    mapping = Gs.components.mapping
+    w = np.concatenate([mapping.run(z[i:i + minibatch_size], None if labels is None else labels[:len(z[i:i + minibatch_size])])
+                        for i in range(0, len(z), minibatch_size)])
+    if truncation_psi is None:
+        return w
+    return editing.truncation_path(w, Gs.get_var("dlatent_avg"), [truncation_psi])[0]
+
+
+def interpolate(network_pkl, seeds, latents, space, kind, frames, fps, truncation_psi, loop, save_frames, diameter,
+                noise_mode="const", class_idx=None, minibatch_size=8):
+    """A video through keyframes (seeds or saved latents), or a seamless loop (noiseloop, circularloop) from the
+    first seed. Z paths go through the mapping network frame by frame; W/W+ paths go straight to synthesis."""
+    print('Loading networks from "%s"...' % network_pkl)
+    _G, _D, Gs = pretrained_networks.load_networks(network_pkl)
+    num_layers, dlatent_size = Gs.components.synthesis.input_shape[1:]
+    loops = kind in ("noiseloop", "circularloop")
+    if latents is not None and (space == "z" or loops):
+        raise dnnlib.util.UserError("saved latents are in W: use --space=w or w+ with --kind=linear or slerp")
+    if loops and space != "z":
+        raise dnnlib.util.UserError(f"--kind={kind} draws its loop in Z: use --space=z")
+    labels = make_labels(Gs, class_idx, minibatch_size)
+
+    if latents is not None:
+        keyframes = np.concatenate([projector.load_latents(path, num_layers, dlatent_size)[0]
+                                    for path in latent_files(latents)])
+    else:
+        keyframes = np.stack([np.random.RandomState(seed).randn(*Gs.input_shape[1:]) for seed in seeds])
+        if space != "z":
+            keyframes = map_to_w(Gs, keyframes, labels, truncation_psi, minibatch_size)
+
+    if kind == "noiseloop":
+        path = editing.noise_loop(seeds[0], Gs.input_shape[1:], frames, diameter)
+    elif kind == "circularloop":
+        path = editing.circular_loop(np.random.RandomState(seeds[0]), Gs.input_shape[1:], frames, diameter / 2)
+    else:
+        path = editing.keyframe_path(keyframes, frames, kind, loop)
+    if space == "z":
+        path = map_to_w(Gs, path, labels, truncation_psi, minibatch_size)
+    render_video(Gs, path, fps, save_frames, noise_mode, minibatch_size, "interpolation")
+
+
+def truncation_traversal(network_pkl, seed, start, stop, frames, fps, save_frames, noise_mode="const",
+                         class_idx=None, minibatch_size=8):
+    """One seed's W pulled from psi=start to psi=stop in `frames` steps: a video and optionally the frames."""
+    print('Loading networks from "%s"...' % network_pkl)
+    _G, _D, Gs = pretrained_networks.load_networks(network_pkl)
+    z = np.random.RandomState(seed).randn(1, *Gs.input_shape[1:])
+    w = map_to_w(Gs, z, make_labels(Gs, class_idx, 1), None, 1)[0]
+    psis = np.linspace(start, stop, frames)
+    print("psi: " + ", ".join(f"{psi:g}" for psi in psis))
+    path = editing.truncation_path(w, Gs.get_var("dlatent_avg"), psis)
+    render_video(Gs, path, fps, save_frames, noise_mode, minibatch_size, "truncation-traversal")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -181,6 +301,18 @@ _examples = """examples:
   # Generate uncurated car images
   python %(prog)s generate-images --network=gdrive:networks/stylegan2-car-config-f.pkl --seeds=6000-6025 --truncation-psi=0.5
 
+  # Render latents saved by run_projector.py
+  python %(prog)s generate-images --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --latents=results/00001-project-images
+
+  # Interpolation video through four seeds, looping back to the first
+  python %(prog)s interpolate --seeds=1,2,3,4 --kind=slerp --frames=60 --loop
+
+  # Seamless OpenSimplex noise loop of 240 frames
+  python %(prog)s interpolate --seeds=7 --kind=noiseloop --frames=240 --diameter=2
+
+  # Truncation traversal of one seed from psi -1 to 1
+  python %(prog)s truncation-traversal --seed=42 --start=-1 --stop=1 --frames=21
+
   # Generate style mixing example (matches style mixing video clip)
   python %(prog)s style-mixing-example --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --row-seeds=85,100,75,458,1500 --col-seeds=55,821,1789,293 --truncation-psi=1.0
 """
@@ -188,7 +320,7 @@ _examples = """examples:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="StyleGAN2 generator: images and style-mixing grids from a network pickle.",
+        description="StyleGAN2 generator: images, style-mixing grids and videos from a network pickle.",
         epilog=_examples, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(help="Sub-commands", dest="command")
 
@@ -209,8 +341,11 @@ def main(argv=None):
                        metavar="DIR")
 
     p = subparsers.add_parser("generate-images", help="Generate images")
-    p.add_argument("--seeds", type=_seed_list, help="List of random seeds, e.g. 6600-6625 or 66,230,389",
-                   required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seeds", type=_seed_list, help="List of random seeds, e.g. 6600-6625 or 66,230,389")
+    source.add_argument("--latents", metavar="PATH",
+                        help="Render saved latents instead: a .npy/.npz file (e.g. from run_projector.py) or a "
+                             "folder of them")
     add_common(p, "seed", ["seed", "const", "random", "none"], 8)
 
     p = subparsers.add_parser("style-mixing-example", help="Generate style mixing video")
@@ -218,6 +353,33 @@ def main(argv=None):
     p.add_argument("--col-seeds", type=_seed_list, help="Random seeds to use for image columns", required=True)
     p.add_argument("--col-styles", type=_seed_list, help="Style layer range (default: %(default)s)", default="0-6")
     add_common(p, "const", ["const", "random", "none"], 4)
+
+    p = subparsers.add_parser("interpolate", help="Interpolation video through seeds or saved latents, or a loop")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seeds", type=_seed_list, help="Keyframe seeds in order (loops use the first)")
+    source.add_argument("--latents", metavar="PATH", help="Keyframe latents: .npy/.npz files in a folder (sorted) "
+                        "or one file holding several")
+    p.add_argument("--space", choices=["z", "w", "w+"], default="z",
+                   help="Interpolate in Z (then map) or in W/W+ (default: %(default)s)")
+    p.add_argument("--kind", choices=editing.INTERPOLATION_KINDS, default="slerp",
+                   help="Path between keyframes, or a seamless loop (default: %(default)s)")
+    p.add_argument("--frames", type=_positive_int, default=60,
+                   help="Frames per transition, or in the whole loop (default: %(default)s)")
+    p.add_argument("--loop", action="store_true", help="Return to the first keyframe (seamless repeat)")
+    p.add_argument("--diameter", type=float, default=2.0,
+                   help="Size of a noiseloop/circularloop: larger wanders further (default: %(default)s)")
+    p.add_argument("--fps", type=_positive_int, default=30, help="Frame rate (default: %(default)s)")
+    p.add_argument("--save-frames", action="store_true", help="Also write every frame as frameNNNNN.png")
+    add_common(p, "const", ["const", "none"], 8)
+
+    p = subparsers.add_parser("truncation-traversal", help="Video of one seed over a range of truncation psi")
+    p.add_argument("--seed", type=int, required=True, help="The seed")
+    p.add_argument("--start", type=float, default=-1.0, help="First psi (default: %(default)s)")
+    p.add_argument("--stop", type=float, default=1.0, help="Last psi (default: %(default)s)")
+    p.add_argument("--frames", type=_positive_int, default=21, help="Number of psi values (default: %(default)s)")
+    p.add_argument("--fps", type=_positive_int, default=10, help="Frame rate (default: %(default)s)")
+    p.add_argument("--save-frames", action="store_true", help="Also write every frame as frameNNNNN.png")
+    add_common(p, "const", ["const", "none"], 8)
 
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
@@ -228,9 +390,20 @@ def main(argv=None):
     cache_dir = args.pop("cache_dir")
     if cache_dir is not None:
         dnnlib.util.set_cache_dir(cache_dir)
+    func = {"generate-images": generate_images, "style-mixing-example": style_mixing_example,
+            "interpolate": interpolate, "truncation-traversal": truncation_traversal}[command]
+    if command == "truncation-traversal":
+        args.pop("truncation_psi")  # the traversal sets psi itself
+    if args.get("latents") is not None:
+        latent_files(args["latents"])  # a bad path fails before the run directory is made
+    if command == "generate-images" and args.get("latents") is not None:
+        func = generate_from_latents
+        for unused in ("seeds", "truncation_psi", "class_idx"):
+            args.pop(unused)
+    elif command == "generate-images":
+        args.pop("latents")
     run_dir = dnnlib.util.make_run_dir(args.pop("result_dir"), command)
     dnnlib.util.set_run_dir(run_dir)
-    func = {"generate-images": generate_images, "style-mixing-example": style_mixing_example}[command]
     network = args.pop("network")
     with dnnlib.util.Logger():
         func(network, **args)

@@ -191,3 +191,112 @@ def test_the_shipped_network_is_the_default(tmp_path):
     for image in images.values():
         assert image.shape == (64, 64, 3) and image.std() > 5  # an image, not a flat colour
     assert not np.array_equal(images["seed0000.png"], images["seed0001.png"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Latents and videos.
+
+def w_of_seeds(pkl, seeds, psi):
+    _G, _D, Gs = fresh_networks(pkl)
+    z = np.stack([np.random.RandomState(seed).randn(*Gs.input_shape[1:]) for seed in seeds])
+    w = Gs.components.mapping.run(z, None)
+    return Gs.get_var("dlatent_avg") + (w - Gs.get_var("dlatent_avg")) * psi
+
+
+def test_generate_images_renders_saved_latents(tmp_path, small_pkl):
+    from training import projector
+    w = w_of_seeds(small_pkl, [3, 4], 0.5)
+    latent_dir = tmp_path / "latents"
+    latent_dir.mkdir()
+    projector.save_latents(str(latent_dir / "a"), w[0])      # .npy and no noise: the network's stored noise
+    np.save(latent_dir / "pair.npy", w)                      # two latents in one file
+    result = run_cli("generate-images", f"--network={small_pkl}", f"--latents={latent_dir / 'a.npy'}",
+                     "--result-dir", str(tmp_path / "one"))
+    assert result.returncode == 0, result.stderr
+    reference = run_cli("generate-images", f"--network={small_pkl}", "--seeds=3,4", "--noise-mode=const",
+                        "--truncation-psi=0.5", "--result-dir", str(tmp_path / "ref"))
+    assert reference.returncode == 0, reference.stderr
+    ref = read_images(only_subdir(tmp_path / "ref"))
+    assert np.abs(read_images(only_subdir(tmp_path / "one"))["a.png"].astype(int) -
+                  ref["seed0003.png"]).max() <= 1
+    result = run_cli("generate-images", f"--network={small_pkl}", f"--latents={latent_dir}",
+                     "--result-dir", str(tmp_path / "dir"))
+    assert result.returncode == 0, result.stderr
+    images = read_images(only_subdir(tmp_path / "dir"))
+    assert sorted(images) == ["a.png", "pair-0000.png", "pair-0001.png"]
+    assert np.abs(images["pair-0001.png"].astype(int) - ref["seed0004.png"]).max() <= 1
+
+
+def test_saved_noise_maps_are_used(tmp_path, small_pkl):
+    from training import projector
+    _G, _D, Gs = fresh_networks(small_pkl)
+    w = w_of_seeds(small_pkl, [5], 1.0)
+    noises = [np.random.RandomState(i).randn(*shape).astype(np.float32)
+              for i, shape in enumerate(Gs.components.synthesis.module.noise_shapes())]
+    projector.save_latents(str(tmp_path / "b"), w[0], noises)
+    result = run_cli("generate-images", f"--network={small_pkl}", f"--latents={tmp_path / 'b.npz'}",
+                     "--result-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    import torch
+    expected = Gs.components.synthesis.run(w, noise_inputs=[torch.as_tensor(v) for v in noises],
+                                           output_transform=dict(func=tflib.convert_images_to_uint8,
+                                                                 nchw_to_nhwc=True))[0]
+    assert np.abs(read_images(only_subdir(tmp_path / "out"))["b.png"].astype(int) - expected).max() <= 1
+
+
+def test_bad_latents(tmp_path, small_pkl):
+    np.save(tmp_path / "w.npy", np.zeros([7, 5]))
+    result = run_cli("generate-images", f"--network={small_pkl}", f"--latents={tmp_path / 'w.npy'}",
+                     "--result-dir", str(tmp_path / "out"))
+    _assert_one_clear_line(result, "w.npy", "do not fit")
+    result = run_cli("generate-images", f"--network={small_pkl}", f"--latents={tmp_path / 'missing'}",
+                     "--result-dir", str(tmp_path / "out2"))
+    _assert_one_clear_line(result, "--latents")
+    assert not os.path.exists(tmp_path / "out2")
+
+
+def test_interpolation_video_passes_through_the_seeds(tmp_path, small_pkl):
+    result = run_cli("interpolate", f"--network={small_pkl}", "--seeds=3,4", "--space=w", "--kind=linear",
+                     "--frames=4", "--save-frames", "--truncation-psi=0.5", "--result-dir", str(tmp_path / "i"))
+    assert result.returncode == 0, result.stderr
+    run_dir = only_subdir(tmp_path / "i")
+    frames = read_images(run_dir)
+    assert sorted(frames) == [f"frame{i:05d}.png" for i in range(5)]
+    reference = run_cli("generate-images", f"--network={small_pkl}", "--seeds=3,4", "--noise-mode=const",
+                        "--truncation-psi=0.5", "--result-dir", str(tmp_path / "ref"))
+    ref = read_images(only_subdir(tmp_path / "ref"))
+    assert np.abs(frames["frame00000.png"].astype(int) - ref["seed0003.png"]).max() <= 1
+    assert np.abs(frames["frame00004.png"].astype(int) - ref["seed0004.png"]).max() <= 1
+    video = [name for name in os.listdir(run_dir) if name.startswith("interpolation.")]
+    assert video in (["interpolation.mp4"], ["interpolation.gif"])
+    imageio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("imageio_ffmpeg")
+    decoded = imageio.imread(os.path.join(run_dir, "interpolation.mp4"))
+    assert decoded.shape == (5, 32, 32, 3)  # H.264 with 4:2:0 chroma is lossy, so only the frames are checked
+    assert not np.array_equal(decoded[0], decoded[-1])
+
+
+def test_loops_and_traversal(tmp_path, small_pkl):
+    result = run_cli("interpolate", f"--network={small_pkl}", "--seeds=9", "--kind=circularloop", "--frames=6",
+                     "--save-frames", "--result-dir", str(tmp_path / "loop"))
+    assert result.returncode == 0, result.stderr
+    assert len([n for n in os.listdir(only_subdir(tmp_path / "loop")) if n.startswith("frame")]) == 6
+    result = run_cli("truncation-traversal", f"--network={small_pkl}", "--seed=9", "--start=0", "--stop=1",
+                     "--frames=3", "--save-frames", "--result-dir", str(tmp_path / "t"))
+    assert result.returncode == 0, result.stderr
+    frames = read_images(only_subdir(tmp_path / "t"))
+    other = run_cli("truncation-traversal", f"--network={small_pkl}", "--seed=10", "--start=0", "--stop=1",
+                    "--frames=3", "--save-frames", "--result-dir", str(tmp_path / "t2"))
+    assert other.returncode == 0, other.stderr
+    other_frames = read_images(only_subdir(tmp_path / "t2"))
+    assert np.array_equal(frames["frame00000.png"], other_frames["frame00000.png"])  # psi 0: the average image
+    assert not np.array_equal(frames["frame00002.png"], other_frames["frame00002.png"])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seeds=1", "--kind=noiseloop", "--space=w"], ["--space=z"]),
+    (["--seeds=1", "--kind=linear"], ["two keyframes"]),
+])
+def test_bad_interpolations(tmp_path, small_pkl, args, words):
+    result = run_cli("interpolate", f"--network={small_pkl}", *args, "--result-dir", str(tmp_path))
+    _assert_one_clear_line(result, *words)
