@@ -59,3 +59,31 @@ def conditional_pkl(tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "cond.pkl"
     save_network_pkl(make_networks(label_size=4), str(path))
     return str(path)
+
+
+def make_lpips_network(seed=0):
+    """A vgg16_zhang_perceptual.pkl-style LPIPS Network with random weights: He-initialised convolutions (so every
+    tap still depends on the image) and positive per-channel weights."""
+    import torch
+    from dnnlib.tflib.network import Network
+    net = Network("lpips", func_name="lpips_network")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, var in net.vars.items():
+            t = var.tensor
+            if name.startswith("perceptual_weight"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.1)
+            elif t.ndim == 4:  # [3, 3, in, out]
+                t.copy_(torch.randn(t.shape, generator=gen) * (2 / (9 * t.shape[2])) ** 0.5)
+            else:
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    return net
+
+
+@pytest.fixture(scope="session")
+def lpips_pkl(tmp_path_factory):
+    """Path of a random-weight LPIPS pickle in the layout of NVIDIA's vgg16_zhang_perceptual.pkl."""
+    from dnnlib.tflib.network_pickle import save_network_pkl
+    path = tmp_path_factory.mktemp("lpips") / "vgg16_zhang_perceptual.pkl"
+    save_network_pkl(make_lpips_network(), str(path))
+    return str(path)

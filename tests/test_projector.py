@@ -207,3 +207,28 @@ def test_bad_latent_files(tmp_path, case):
         np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(dnnlib.util.UserError, match="w.np"):
         projector.load_latents(str(path), 6, 32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# With LPIPS (a random-weight VGG16 of the real architecture).
+
+def test_lpips_projection_lowers_the_distance_and_w_plus_beats_w(plain_Gs, lpips_pkl, single_thread):
+    from training import lpips as lpips_lib
+    lpips = lpips_lib.load_lpips(lpips_pkl)
+    targets, _w = mixed_targets(plain_Gs)
+    final = {}
+    for space in projector.SPACES:
+        proj = projector.Projector(lpips=lpips, space=space)
+        proj.num_steps, proj.dlatent_avg_samples = 40, 2000
+        proj.set_network(plain_Gs)
+        proj.start(targets)
+        first = proj.step()
+        while proj.get_cur_step() < proj.num_steps:
+            last = proj.step()
+        assert np.all(last < 0.6 * first), (space, first, last)
+        final[space] = last
+        # The reported distance is LPIPS between the current images and the targets.
+        x = torch.as_tensor((proj.get_images() + 1) * 127.5)
+        direct = lpips(x, torch.as_tensor((targets + 1) * 127.5)).numpy()
+        assert direct == pytest.approx(last, rel=0.5)  # the step's images carried exploration noise
+    assert final["w+"].mean() < final["w"].mean()

@@ -126,7 +126,7 @@ class Projector:
         if self.uses_lpips:
             if self._lpips is None:
                 raise dnnlib.util.UserError("the LPIPS loss needs a VGG16 perceptual network: pass one to Projector "
-                                            "(training.lpips.load_lpips) or use loss='mse'")
+                                            "(training.lpips.load_lpips()) or use loss='mse'")
             self._lpips = self._lpips.to(self._device).eval().requires_grad_(False)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -142,7 +142,8 @@ class Projector:
                                         f"[N, {', '.join(map(str, expected))}]")
         num = target.shape[0]
         self._target = target
-        self._target_lpips = downsample_for_lpips((target + 1) * (255 / 2)) if self.uses_lpips else None
+        if self.uses_lpips:  # the target's LPIPS features, computed once
+            self._target_features = self._lpips.features(downsample_for_lpips((target + 1) * (255 / 2)))
         self._generators = [torch.Generator().manual_seed(self.seed) for _ in range(num)]
 
         layers = self._num_layers if self.space == "w+" else 1
@@ -190,7 +191,8 @@ class Projector:
 
         loss = 0
         if self.uses_lpips:
-            dist = self._lpips(downsample_for_lpips((images + 1) * (255 / 2)), self._target_lpips)  # [N]
+            features = self._lpips.features(downsample_for_lpips((images + 1) * (255 / 2)))
+            dist = self._lpips.distance(features, self._target_features)  # [N]
             loss = loss + self.lpips_weight * dist
         if self.loss != "lpips":
             mse = (images - self._target).square().mean(dim=[1, 2, 3])

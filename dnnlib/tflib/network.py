@@ -24,7 +24,7 @@ import torch
 from .. import util
 
 # Modules that register build functions; imported when a network names a function not registered yet.
-BUILD_FUNC_MODULES = ["training.networks_stylegan2"]
+BUILD_FUNC_MODULES = ["training.networks_stylegan2", "training.lpips"]
 _build_funcs = dict()
 
 # The text stored in place of `build_module_src`: we never store code, and other readers of the format only need
