@@ -229,9 +229,11 @@ def text_edit(network_pkl, seeds, latents, truncation_psi, prompt, num_steps, le
     print(f"Done: {len(names)} edits towards \"{prompt}\" in {dnnlib.make_run_dir_path()}")
 
 
-def blend_networks(base, fine, resolution, blend_width, output, seeds):
+def blend_networks(base, fine, resolution, blend_width, smooth, output, seeds):
     """Resolution-dependent blend: blocks below --resolution from --base, from it up from --fine. Writes the blended
     (G, D, Gs) pickle and a preview grid (rows: seeds; columns: base, blend, fine)."""
+    if smooth and blend_width is None:
+        blend_width = 1.0
     G_base, D_base, Gs_base = load_generator(base)
     G_fine, _D_fine, Gs_fine = load_generator(fine)
     G_blend = editing.blend_networks(G_base, G_fine, resolution, blend_width)
@@ -284,7 +286,8 @@ def main(argv=None):
     def add_sources(p):
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--seeds", type=run_generator._seed_list, help="Seeds whose W to use")
-        source.add_argument("--latents", metavar="PATH", help="Latent file(s): .npy/.npz, or a folder of them")
+        source.add_argument("--latents", "--latent", metavar="PATH",
+                            help="Latent file(s): .npy/.npz, or a folder of them")
         p.add_argument("--truncation-psi", type=float, default=0.7,
                        help="Truncation of seed latents (default: %(default)s)")
 
@@ -345,6 +348,7 @@ def main(argv=None):
     p.add_argument("--resolution", type=int, required=True, help="Resolution where --fine takes over, e.g. 32")
     p.add_argument("--blend-width", type=float, help="Smooth transition over this many octaves (default: a hard "
                    "switch)")
+    p.add_argument("--smooth", action="store_true", help="A smooth transition of width 1 (same as --blend-width=1)")
     p.add_argument("--output", help="Output pickle (default: blended.pkl in the run directory)")
     p.add_argument("--seeds", type=run_generator._seed_list, default="0-3", help="Preview seeds (default: %(default)s)")
     add_common(p, network=False)
