@@ -284,12 +284,6 @@ def align_images(raw_dir, aligned_dir, output_size=1024, enable_padding=True, la
     print(f'Done: {num_faces} face(s) from {num_done} image(s) in {aligned_dir}{note}')
 
 
-def _positive_int(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return int(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Find the faces in a folder of photos and crop each the way FFHQ was aligned, for projection\n'
@@ -299,7 +293,7 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('raw_dir', help='Folder with the photos (not searched recursively)')
     parser.add_argument('aligned_dir', help='Folder for the aligned faces (created if missing)')
-    parser.add_argument('--output-size', type=_positive_int, default=1024, metavar='N',
+    parser.add_argument('--output-size', type=dnnlib.util.positive_int, default=1024, metavar='N',
                         help='Side of the aligned images in pixels (default: %(default)s, as FFHQ)')
     parser.add_argument('--no-padding', dest='enable_padding', action='store_false',
                         help='Leave parts of the crop outside the photo black instead of mirrored and blurred')

@@ -859,12 +859,6 @@ a warning under --skip-bad.
 Type "%(prog)s <command> -h" for more information."""
 
 
-def _positive_int(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return int(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Tool for creating multi-resolution TFRecords datasets for StyleGAN and ProGAN, and '
@@ -911,8 +905,8 @@ def main(argv=None):
     p.add_argument('dest', help='New dataset directory or .zip')
     p.add_argument('--format', dest='fmt', choices=['tfrecords', 'ada'],
                    help='Output layout (default: the one the source is not; ada for a .zip target)')
-    p.add_argument('--resolution', type=_positive_int, help='Resize images to NxN (default: keep)')
-    p.add_argument('--max_images', '--max-images', type=_positive_int, help='Copy only the first N images')
+    p.add_argument('--resolution', type=dnnlib.util.positive_int, help='Resize images to NxN (default: keep)')
+    p.add_argument('--max_images', '--max-images', type=dnnlib.util.positive_int, help='Copy only the first N images')
     p.add_argument('--overwrite', action='store_true', help='Replace an existing non-empty target')
 
     p = add_command('create_mnist', 'Create dataset for MNIST.', 'create_mnist datasets/mnist ~/downloads/mnist')
@@ -924,7 +918,7 @@ def main(argv=None):
     add_output(p, new_dataset_help)
     p.add_argument('mnist_dir', help='Directory containing MNIST')
     p.add_argument('--num_images', '--num-images', help='Number of composite images to create (default: 1000000)',
-                   type=_positive_int, default=1000000)
+                   type=dnnlib.util.positive_int, default=1000000)
     p.add_argument('--random_seed', '--random-seed', help='Random seed (default: 123)', type=int, default=123)
 
     p = add_command('create_cifar10', 'Create dataset for CIFAR-10.',
@@ -945,18 +939,18 @@ def main(argv=None):
                     'create_lsun datasets/lsun-car-100k ~/downloads/lsun/car_lmdb --resolution 256 --max_images 100000')
     add_output(p, new_dataset_help, skip_bad=True)
     p.add_argument('lmdb_dir', help='Directory containing LMDB database')
-    p.add_argument('--resolution', help='Output resolution (default: 256)', type=_positive_int, default=256)
+    p.add_argument('--resolution', help='Output resolution (default: 256)', type=dnnlib.util.positive_int, default=256)
     p.add_argument('--max_images', '--max-images', help='Maximum number of images (default: none)',
-                   type=_positive_int, default=None)
+                   type=dnnlib.util.positive_int, default=None)
 
     p = add_command('create_lsun_wide', 'Create LSUN dataset with non-square aspect ratio.',
                     'create_lsun_wide datasets/lsun-car-512x384 ~/downloads/lsun/car_lmdb --width 512 --height 384')
     add_output(p, new_dataset_help, skip_bad=True)
     p.add_argument('lmdb_dir', help='Directory containing LMDB database')
-    p.add_argument('--width', help='Output width (default: 512)', type=_positive_int, default=512)
-    p.add_argument('--height', help='Output height (default: 384)', type=_positive_int, default=384)
+    p.add_argument('--width', help='Output width (default: 512)', type=dnnlib.util.positive_int, default=512)
+    p.add_argument('--height', help='Output height (default: 384)', type=dnnlib.util.positive_int, default=384)
     p.add_argument('--max_images', '--max-images', help='Maximum number of images (default: none)',
-                   type=_positive_int, default=None)
+                   type=dnnlib.util.positive_int, default=None)
 
     p = add_command('create_celeba', 'Create dataset for CelebA.', 'create_celeba datasets/celeba ~/downloads/celeba')
     add_output(p, new_dataset_help, skip_bad=True)
@@ -969,12 +963,12 @@ def main(argv=None):
     add_output(p, new_dataset_help, skip_bad=True)
     p.add_argument('image_dir', help='Directory containing the images (searched at any depth)')
     p.add_argument('--shuffle', help='Randomize image order (default: 1)', type=int, default=1)
-    p.add_argument('--resolution', type=_positive_int,
+    p.add_argument('--resolution', type=dnnlib.util.positive_int,
                    help='Resize every image to NxN (default: keep; all images must then have one size)')
     p.add_argument('--transform', choices=['center-crop', 'center-crop-wide'],
                    help='center-crop: the centred square (then --resolution if given); center-crop-wide: the '
                         'centred band scaled to --resolution x --height on a black square canvas')
-    p.add_argument('--height', type=_positive_int,
+    p.add_argument('--height', type=dnnlib.util.positive_int,
                    help='Band height for center-crop-wide (default: 3/4 of --resolution, as LSUN car 512x384)')
 
     p = add_command('create_from_images_raw', 'Create dataset from a directory full of images, storing the encoded '
@@ -997,7 +991,7 @@ def main(argv=None):
                     'create_emoji datasets/emoji64 --resolution 64')
     add_output(p, new_dataset_help)
     p.add_argument('--font', help='Colour emoji font (default: Noto Color Emoji where installed)')
-    p.add_argument('--resolution', help='Output resolution (default: 64)', type=_positive_int, default=64)
+    p.add_argument('--resolution', help='Output resolution (default: 64)', type=dnnlib.util.positive_int, default=64)
     p.add_argument('--shuffle', help='Randomize image order (default: 1)', type=int, default=1)
 
     args = vars(parser.parse_args(argv))

@@ -17,7 +17,6 @@ names them). Each run writes into a new folder <result-dir>/<NNNNN>-<subcommand>
 import argparse
 import csv
 import os
-import sys
 
 import numpy as np
 import PIL.Image
@@ -252,13 +251,6 @@ def blend_networks(base, fine, resolution, blend_width, smooth, output, seeds):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _float_list(s):
-    try:
-        return [float(item) for item in s.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. -4,-2,0,2,4; got '{s}'") from None
-
-
 def _fraction(s):
     try:
         value = float(s)
@@ -285,7 +277,7 @@ def main(argv=None):
 
     def add_sources(p):
         source = p.add_mutually_exclusive_group(required=True)
-        source.add_argument("--seeds", type=run_generator._seed_list, help="Seeds whose W to use")
+        source.add_argument("--seeds", type=dnnlib.util.num_range_arg, help="Seeds whose W to use")
         source.add_argument("--latents", "--latent", metavar="PATH",
                             help="Latent file(s): .npy/.npz, or a folder of them")
         p.add_argument("--truncation-psi", type=float, default=0.7,
@@ -295,13 +287,13 @@ def main(argv=None):
     p.add_argument("--method", choices=["ganspace", "sefa"], required=True)
     p.add_argument("--layers", default="all", help="SeFa: W+ layers whose styles to factorise, and the layers the "
                    "preview edits, e.g. 0-3 (default: %(default)s)")
-    p.add_argument("--num-samples", type=run_generator._positive_int, default=300000,
+    p.add_argument("--num-samples", type=dnnlib.util.positive_int, default=300000,
                    help="GANSpace: W samples for the PCA (default: %(default)s)")
-    p.add_argument("--num-components", type=run_generator._positive_int, default=80,
+    p.add_argument("--num-components", type=dnnlib.util.positive_int, default=80,
                    help="Components to keep (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="GANSpace sampling seed (default: %(default)s)")
     p.add_argument("--preview-seed", type=int, default=0, help="Seed of the preview grid (default: %(default)s)")
-    p.add_argument("--coeffs", type=_float_list, default="-3,-1.5,0,1.5,3",
+    p.add_argument("--coeffs", type=dnnlib.util.float_list, default="-3,-1.5,0,1.5,3",
                    help="Preview coefficients (GANSpace: standard deviations) (default: %(default)s)")
     add_common(p)
 
@@ -319,7 +311,7 @@ def main(argv=None):
     add_sources(p)
     p.add_argument("--direction", required=True, help=".npy direction or .npz component set")
     p.add_argument("--component", type=int, help="Which component of a .npz set")
-    p.add_argument("--coeffs", type=_float_list, default="-4,-2,0,2,4",
+    p.add_argument("--coeffs", type=dnnlib.util.float_list, default="-4,-2,0,2,4",
                    help="Coefficients, one column each (default: %(default)s)")
     p.add_argument("--layers", default="all", help="W+ layers to move, e.g. 0-7 (default: %(default)s)")
     add_common(p)
@@ -327,7 +319,7 @@ def main(argv=None):
     p = subparsers.add_parser("text-edit", help="StyleCLIP: edit latents towards a text prompt")
     add_sources(p)
     p.add_argument("--prompt", required=True, help='The target description, e.g. "a smiling face"')
-    p.add_argument("--num-steps", type=run_generator._positive_int, default=300,
+    p.add_argument("--num-steps", type=dnnlib.util.positive_int, default=300,
                    help="Optimisation steps (default: %(default)s)")
     p.add_argument("--learning-rate", type=float, default=0.1, help="Initial learning rate (default: %(default)s)")
     p.add_argument("--l2-lambda", type=float, default=0.008,
@@ -350,17 +342,10 @@ def main(argv=None):
                    "switch)")
     p.add_argument("--smooth", action="store_true", help="A smooth transition of width 1 (same as --blend-width=1)")
     p.add_argument("--output", help="Output pickle (default: blended.pkl in the run directory)")
-    p.add_argument("--seeds", type=run_generator._seed_list, default="0-3", help="Preview seeds (default: %(default)s)")
+    p.add_argument("--seeds", type=dnnlib.util.num_range_arg, default="0-3", help="Preview seeds (default: %(default)s)")
     add_common(p, network=False)
 
-    args = vars(parser.parse_args(argv))
-    command = args.pop("command")
-    if command is None:
-        parser.print_help()
-        sys.exit(1)
-    cache_dir = args.pop("cache_dir")
-    if cache_dir is not None:
-        dnnlib.util.set_cache_dir(cache_dir)
+    command, args = dnnlib.util.parse_command(parser, argv)
     if args.get("latents") is not None:
         run_generator.latent_files(args["latents"])  # a bad path fails before the run directory is made
     func = {"find-directions": find_directions, "train-direction": train_direction,

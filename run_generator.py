@@ -10,7 +10,6 @@ Each run writes into a new folder <result-dir>/<NNNNN>-<subcommand>.
 
 import argparse
 import os
-import sys
 
 import numpy as np
 import PIL.Image
@@ -277,19 +276,6 @@ def truncation_traversal(network_pkl, seed, start, stop, frames, fps, save_frame
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _seed_list(s):
-    try:
-        return dnnlib.util.parse_num_range(s)
-    except dnnlib.util.UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _positive_int(s):
-    if not s.isdigit() or int(s) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{s}'")
-    return int(s)
-
-
 _examples = """examples:
 
   # Generate ffhq uncurated images (matches paper Figure 12)
@@ -333,7 +319,7 @@ def main(argv=None):
                        help="Noise inputs: " + ", ".join(noise_choices) + " (default: %(default)s)")
         p.add_argument("--class", dest="class_idx", type=int, metavar="N",
                        help="Class label for a conditional network")
-        p.add_argument("--batch-size", dest="minibatch_size", type=_positive_int, default=batch_default,
+        p.add_argument("--batch-size", dest="minibatch_size", type=dnnlib.util.positive_int, default=batch_default,
                        help="Images per forward pass (default: %(default)s); results do not depend on it")
         p.add_argument("--result-dir", help="Root directory for run results (default: %(default)s)",
                        default="results", metavar="DIR")
@@ -342,33 +328,33 @@ def main(argv=None):
 
     p = subparsers.add_parser("generate-images", help="Generate images")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--seeds", type=_seed_list, help="List of random seeds, e.g. 6600-6625 or 66,230,389")
+    source.add_argument("--seeds", type=dnnlib.util.num_range_arg, help="List of random seeds, e.g. 6600-6625 or 66,230,389")
     source.add_argument("--latents", metavar="PATH",
                         help="Render saved latents instead: a .npy/.npz file (e.g. from run_projector.py) or a "
                              "folder of them")
     add_common(p, "seed", ["seed", "const", "random", "none"], 8)
 
     p = subparsers.add_parser("style-mixing-example", help="Generate style mixing video")
-    p.add_argument("--row-seeds", type=_seed_list, help="Random seeds to use for image rows", required=True)
-    p.add_argument("--col-seeds", type=_seed_list, help="Random seeds to use for image columns", required=True)
-    p.add_argument("--col-styles", type=_seed_list, help="Style layer range (default: %(default)s)", default="0-6")
+    p.add_argument("--row-seeds", type=dnnlib.util.num_range_arg, help="Random seeds to use for image rows", required=True)
+    p.add_argument("--col-seeds", type=dnnlib.util.num_range_arg, help="Random seeds to use for image columns", required=True)
+    p.add_argument("--col-styles", type=dnnlib.util.num_range_arg, help="Style layer range (default: %(default)s)", default="0-6")
     add_common(p, "const", ["const", "random", "none"], 4)
 
     p = subparsers.add_parser("interpolate", help="Interpolation video through seeds or saved latents, or a loop")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--seeds", type=_seed_list, help="Keyframe seeds in order (loops use the first)")
+    source.add_argument("--seeds", type=dnnlib.util.num_range_arg, help="Keyframe seeds in order (loops use the first)")
     source.add_argument("--latents", metavar="PATH", help="Keyframe latents: .npy/.npz files in a folder (sorted) "
                         "or one file holding several")
     p.add_argument("--space", choices=["z", "w", "w+"], default="z",
                    help="Interpolate in Z (then map) or in W/W+ (default: %(default)s)")
     p.add_argument("--kind", choices=editing.INTERPOLATION_KINDS, default="slerp",
                    help="Path between keyframes, or a seamless loop (default: %(default)s)")
-    p.add_argument("--frames", type=_positive_int, default=60,
+    p.add_argument("--frames", type=dnnlib.util.positive_int, default=60,
                    help="Frames per transition, or in the whole loop (default: %(default)s)")
     p.add_argument("--loop", action="store_true", help="Return to the first keyframe (seamless repeat)")
     p.add_argument("--diameter", type=float, default=2.0,
                    help="Size of a noiseloop/circularloop: larger wanders further (default: %(default)s)")
-    p.add_argument("--fps", type=_positive_int, default=30, help="Frame rate (default: %(default)s)")
+    p.add_argument("--fps", type=dnnlib.util.positive_int, default=30, help="Frame rate (default: %(default)s)")
     p.add_argument("--save-frames", action="store_true", help="Also write every frame as frameNNNNN.png")
     add_common(p, "const", ["const", "none"], 8)
 
@@ -376,20 +362,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, required=True, help="The seed")
     p.add_argument("--start", type=float, default=-1.0, help="First psi (default: %(default)s)")
     p.add_argument("--stop", type=float, default=1.0, help="Last psi (default: %(default)s)")
-    p.add_argument("--frames", type=_positive_int, default=21, help="Number of psi values (default: %(default)s)")
-    p.add_argument("--fps", type=_positive_int, default=10, help="Frame rate (default: %(default)s)")
+    p.add_argument("--frames", type=dnnlib.util.positive_int, default=21, help="Number of psi values (default: %(default)s)")
+    p.add_argument("--fps", type=dnnlib.util.positive_int, default=10, help="Frame rate (default: %(default)s)")
     p.add_argument("--save-frames", action="store_true", help="Also write every frame as frameNNNNN.png")
     add_common(p, "const", ["const", "none"], 8)
 
-    args = vars(parser.parse_args(argv))
-    command = args.pop("command")
-    if command is None:
-        parser.print_help()
-        sys.exit(1)
-
-    cache_dir = args.pop("cache_dir")
-    if cache_dir is not None:
-        dnnlib.util.set_cache_dir(cache_dir)
+    command, args = dnnlib.util.parse_command(parser, argv)
     func = {"generate-images": generate_images, "style-mixing-example": style_mixing_example,
             "interpolate": interpolate, "truncation-traversal": truncation_traversal}[command]
     if command == "truncation-traversal":

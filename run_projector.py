@@ -16,7 +16,6 @@ its latent (`<name>.npy`, num_layers x dlatent_size, and `<name>.npz` with the n
 import argparse
 import contextlib
 import os
-import sys
 
 import numpy as np
 import PIL.Image
@@ -179,12 +178,6 @@ def project_images(args):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _nonnegative_int(s):
-    if not s.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got '{s}'")
-    return int(s)
-
-
 _examples = """examples:
 
   # Project generated images
@@ -207,9 +200,9 @@ def main(argv=None):
     def add_common(p):
         p.add_argument("--network", default=pretrained_networks.DEFAULT_NETWORK,
                        help="Network pickle: path, URL or name (default: the shipped emoji network)")
-        p.add_argument("--num-snapshots", type=_nonnegative_int, default=5,
+        p.add_argument("--num-snapshots", type=dnnlib.util.nonnegative_int, default=5,
                        help="Number of snapshots (default: %(default)s)")
-        p.add_argument("--num-steps", type=run_generator._positive_int, default=1000,
+        p.add_argument("--num-steps", type=dnnlib.util.positive_int, default=1000,
                        help="Optimisation steps (default: %(default)s)")
         p.add_argument("--space", choices=projector.SPACES, default="w",
                        help="Optimise one W for all layers (the original) or one per layer (default: %(default)s)")
@@ -225,7 +218,7 @@ def main(argv=None):
         p.add_argument("--seed", type=int, default=303, help="Random seed of the optimisation (default: %(default)s)")
         p.add_argument("--save-video", action="store_true",
                        help="Also write <name>-proj.mp4: target | projection at every step")
-        p.add_argument("--fps", type=run_generator._positive_int, default=30,
+        p.add_argument("--fps", type=dnnlib.util.positive_int, default=30,
                        help="Frame rate of the videos (default: %(default)s)")
         p.add_argument("--result-dir", help="Root directory for run results (default: %(default)s)",
                        default="results", metavar="DIR")
@@ -233,7 +226,7 @@ def main(argv=None):
                        metavar="DIR")
 
     p = subparsers.add_parser("project-generated-images", help="Project generated images")
-    p.add_argument("--seeds", type=run_generator._seed_list, help="List of random seeds (default: %(default)s)",
+    p.add_argument("--seeds", type=dnnlib.util.num_range_arg, help="List of random seeds (default: %(default)s)",
                    default="0,1,2")
     p.add_argument("--truncation-psi", type=float, help="Truncation psi (default: %(default)s)", default=1.0)
     p.add_argument("--class", dest="class_idx", type=int, metavar="N",
@@ -243,7 +236,7 @@ def main(argv=None):
     p = subparsers.add_parser("project-real-images", help="Project real images")
     p.add_argument("--data-dir", help="Dataset root directory", required=True)
     p.add_argument("--dataset", help="Training dataset", dest="dataset", required=True)
-    p.add_argument("--num-images", type=run_generator._positive_int, help="Number of images to project "
+    p.add_argument("--num-images", type=dnnlib.util.positive_int, help="Number of images to project "
                    "(default: %(default)s)", default=3)
     add_common(p)
 
@@ -251,16 +244,12 @@ def main(argv=None):
     p.add_argument("--target", required=True, help="An image file, or a folder of them")
     p.add_argument("--init", metavar="FILE",
                    help="Start from this latent (.npy/.npz) instead of the mean W")
-    p.add_argument("--batch-size", dest="minibatch_size", type=run_generator._positive_int, default=1,
+    p.add_argument("--batch-size", dest="minibatch_size", type=dnnlib.util.positive_int, default=1,
                    help="Images projected together (default: %(default)s); results do not depend on it")
     add_common(p)
 
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        sys.exit(1)
-    if args.cache_dir is not None:
-        dnnlib.util.set_cache_dir(args.cache_dir)
+    command, args = dnnlib.util.parse_command(parser, argv)
+    args = argparse.Namespace(command=command, **args)
     if args.loss != "mse" and not 0 < args.lpips_weight:
         raise dnnlib.util.UserError("--lpips-weight must be positive (use --loss=mse to drop LPIPS)")
     if args.command == "project-images":

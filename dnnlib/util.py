@@ -2,6 +2,7 @@
 dicts, user-facing errors, seed lists, run directories, logging, atomic file
 writes, the download cache and URL opening."""
 
+import argparse
 import contextlib
 import glob
 import hashlib
@@ -131,6 +132,53 @@ def parse_num_range(s):
             raise UserError(f"invalid number list '{s}': range '{item}' ends before it starts; write it as '{last}-{first}'")
         values.extend(range(first, last + 1))
     return values
+
+
+# ----------------------------------------------------------------------------
+# Command lines: argparse types (a bad value becomes argparse's one-line usage
+# error) and the shared start of every subcommand-style script.
+
+
+def num_range_arg(text):
+    """argparse type for seed and layer lists such as '6600-6625' or '1-3,7'."""
+    try:
+        return parse_num_range(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def positive_int(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return int(text)
+
+
+def nonnegative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got '{text}'")
+    return int(text)
+
+
+def float_list(text):
+    try:
+        return [float(item) for item in text.split(',')]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. -4,-2,0,2,4; got '{text}'") \
+            from None
+
+
+def parse_command(parser, argv=None):
+    """Parse a subcommand-style command line: print the help and exit 1 without a subcommand, apply --cache-dir.
+    Returns (command, the other arguments as a dict without 'command' and 'cache_dir')."""
+    args = vars(parser.parse_args(argv))
+    command = args.pop('command')
+    if command is None:
+        parser.print_help()
+        sys.exit(1)
+    cache_dir = args.pop('cache_dir', None)
+    if cache_dir is not None:
+        set_cache_dir(cache_dir)
+    return command, args
 
 
 # ----------------------------------------------------------------------------
