@@ -50,14 +50,16 @@ class RestrictedUnpickler(pickle.Unpickler):
         return obj
 
 
-def load_network_pkl(f, source=None):
+def load_network_pkl(f, source=None, unpickler_class=RestrictedUnpickler):
     """Unpickle network data from a binary file object, refusing anything that is not network data.
 
-    `source` names the file in error messages. Returns what the pickle holds, e.g. the (G, D, Gs) tuple."""
+    `source` names the file in error messages. Returns what the pickle holds, e.g. the (G, D, Gs) tuple.
+    `unpickler_class`: a RestrictedUnpickler subclass that resolves other data classes (see
+    training/checkpoint_formats.py); its refusals and errors become the same one-line UserErrors."""
     source = source or getattr(f, "name", "the pickle")
     try:
         with np.errstate(all="ignore"):
-            return RestrictedUnpickler(f).load()
+            return unpickler_class(f).load()
     except UnsafePickleError as e:
         raise util.UserError(f"refusing to load {source}: it references '{e}', which is not network data "
                              "(pickles are loaded as data only; nothing in it was run)") from None
