@@ -15,6 +15,7 @@ original, where static and dynamic kwargs reach the same build function.
 
 import importlib
 import inspect
+import re
 import warnings
 from collections import OrderedDict
 
@@ -24,34 +25,64 @@ import torch
 from .. import util
 
 # Modules that register build functions; imported when a network names a function not registered yet.
-BUILD_FUNC_MODULES = ["training.networks_stylegan2", "training.lpips"]
-_build_funcs = dict()
+BUILD_FUNC_MODULES = ["training.networks_stylegan2", "training.lpips", "training.networks_stylegan"]
+_build_funcs = dict()  # build function name -> {module name: class}; StyleGAN and StyleGAN2 both have 'G_mapping'
 
 # The text stored in place of `build_module_src`: we never store code, and other readers of the format only need
-# `build_func_name` to know what to build.
+# `build_func_name` to know what to build. It names the function with its module ('training.networks_stylegan.
+# G_mapping'), which tells two modules' functions of the same name apart when the file is loaded again.
 _NO_SOURCE = "# No source code is stored in this pickle: build function '{}' is implemented by the loader.\n"
+_NO_SOURCE_RE = re.compile(r"# No source code is stored in this pickle: build function '([\w.]+)'")
 
 
 def register_build_func(name):
-    """Class decorator: make a torch.nn.Module class the build function called `name` (e.g. 'G_main')."""
+    """Class decorator: make a torch.nn.Module class the build function called `name` (e.g. 'G_main') of its
+    module. Two modules may register the same name, as two original modules define it; see get_build_func."""
     def decorator(cls):
-        _build_funcs[name] = cls
+        _build_funcs.setdefault(name, {})[cls.__module__] = cls
         return cls
     return decorator
 
 
-def get_build_func(func_name):
-    """Our implementation of the build function `func_name` ('G_main' or 'training.networks_stylegan2.G_main')."""
+def get_build_func(func_name, module_src=None):
+    """(short name, class): our implementation of the build function `func_name` ('G_main' or
+    'training.networks_stylegan2.G_main').
+
+    Where more than one of our modules implements the name (StyleGAN's and StyleGAN2's 'G_mapping' differ in
+    arithmetic, not in variables), the module is the one `func_name` names, else the one a pickle's
+    `build_module_src` stands for (read as text, never run: our placeholder names the module; an original module
+    is known by the build functions it defines), else the first of BUILD_FUNC_MODULES, as for files without
+    either."""
     if not isinstance(func_name, str):
         func_name = func_name.__name__
-    short_name = func_name.rsplit(".", 1)[-1]
-    if short_name not in _build_funcs:
-        for module_name in BUILD_FUNC_MODULES:  # never the module named by the caller: pickles are untrusted
-            importlib.import_module(module_name)
-    if short_name not in _build_funcs:
+    module_name, _, short_name = func_name.rpartition(".")
+    for name in BUILD_FUNC_MODULES:  # never the module named by the caller: pickles are untrusted
+        importlib.import_module(name)
+    impls = _build_funcs.get(short_name)
+    if not impls:
         raise util.UserError(f"unsupported network build function '{func_name}'; supported: "
                              f"{', '.join(sorted(_build_funcs))}")
-    return short_name, _build_funcs[short_name]
+    if len(impls) > 1 and module_name not in impls:
+        module_name = _module_of_source(module_src, impls)
+    if module_name not in impls:
+        order = {name: i for i, name in enumerate(BUILD_FUNC_MODULES)}
+        module_name = min(impls, key=lambda name: order.get(name, len(order)))
+    return short_name, impls[module_name]
+
+
+def _module_of_source(module_src, modules):
+    """Which of `modules` a pickle's build_module_src stands for, judged from the text alone; None if unclear."""
+    if not isinstance(module_src, str):
+        return None
+    match = _NO_SOURCE_RE.match(module_src)
+    if match:
+        return match.group(1).rpartition(".")[0]
+    defined = set(re.findall(r"^def (\w+)\(", module_src, flags=re.MULTILINE))
+    scores = {module: sum(module in impls for name, impls in _build_funcs.items() if name in defined)
+              for module in modules}
+    best = max(scores.values())
+    winners = [module for module, score in scores.items() if score == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
 
 
 def default_device():
@@ -127,7 +158,7 @@ class Network:
         self._init_fields()
         self.name = name
         self.static_kwargs = util.EasyDict(static_kwargs)
-        self._build_func_name, _ = get_build_func(func_name)
+        self._build_func_name, self._build_func = get_build_func(func_name)
         self._build_module(default_device())
 
     def _init_fields(self):
@@ -147,15 +178,15 @@ class Network:
         self.vars = OrderedDict()
         self.trainables = OrderedDict()
         self._build_func_name = None
+        self._build_func = None  # our class implementing the build function
         self._forward_params = set()
         self._warned_kwargs = set()
 
     def _build_module(self, device):
         """Construct the module from the build function and static kwargs, then list inputs, outputs, variables."""
-        _, build_func = get_build_func(self._build_func_name)
         if self.name is None:
             self.name = self._build_func_name
-        self.module = build_func(components=self.components, **self.static_kwargs).to(device)
+        self.module = self._build_func(components=self.components, **self.static_kwargs).to(device)
         if any(not isinstance(comp, Network) for comp in self.components.values()):
             raise ValueError("Components of a Network must be Networks themselves.")
 
@@ -310,7 +341,7 @@ class Network:
         are reused as given, missing ones are built from the kwargs."""
         net = Network.__new__(Network)
         net._init_fields()
-        net.name, net._build_func_name = name, self._build_func_name
+        net.name, net._build_func_name, net._build_func = name, self._build_func_name, self._build_func
         net.static_kwargs = util.EasyDict(static_kwargs)
         net.components = util.EasyDict(components)
         net._build_module(self.device)
@@ -341,7 +372,7 @@ class Network:
             name=self.name,
             static_kwargs=dict(self.static_kwargs),
             components=dict(self.components),
-            build_module_src=_NO_SOURCE.format(self._build_func_name),
+            build_module_src=_NO_SOURCE.format(f"{self._build_func.__module__}.{self._build_func_name}"),
             build_func_name=self._build_func_name,
             variables=[(name, var.eval()) for name, var in self.own_vars.items()],
         )
@@ -354,7 +385,8 @@ class Network:
         self.name = state["name"]
         self.static_kwargs = util.EasyDict(state["static_kwargs"])
         self.components = util.EasyDict(state.get("components", {}))
-        self._build_func_name, _ = get_build_func(state["build_func_name"])
+        self._build_func_name, self._build_func = get_build_func(state["build_func_name"],
+                                                                 state.get("build_module_src"))
         with torch.random.fork_rng(devices=[]):
             self._build_module(torch.device("cpu"))
         for name, value in state["variables"]:
