@@ -75,10 +75,14 @@ def downsample_for_lpips(images, size=256):
 
 
 class Projector:
-    """Finds the latent (and noise) that reproduces target images. See the module docstring."""
+    """Finds the latent (and noise) that reproduces target images. See the module docstring.
+
+    `fused_modconv` picks the synthesis network's modulated convolution: unfused by default, which gives the same
+    images and is faster here, because the fused path's per-sample weights depend on W and so add a weight gradient
+    to every layer's backward pass (bench/project.py, docs/performance.md)."""
 
     def __init__(self, lpips=None, space="w", loss="lpips", lpips_weight=1.0, mse_weight=1.0, seed=303,
-                 fused_modconv=None, verbose=False):
+                 fused_modconv=False, verbose=False):
         if space not in SPACES:
             raise dnnlib.util.UserError(f"unknown latent space '{space}': use one of {', '.join(SPACES)}")
         if loss not in LOSSES:
