@@ -161,14 +161,16 @@ def _from_ada_tf(state, source):
     comps = {key: _from_ada_tf(comp, source) for key, comp in state.get("components", {}).items()}
     state = dict(state, components=comps, version=4 if state.get("version") == 5 else state.get("version"))
     kwargs = dict(state.get("static_kwargs", {}))
-    if state.get("build_func_name") in ("D_main", "G_main") and kwargs.get("label_size"):
+    is_ada = state.get("build_func_name") == "D_main" or (
+        state.get("build_func_name") == "G_main" and _is_ada_tf_synthesis(comps.get("synthesis")))
+    if not is_ada:
+        return state
+    if kwargs.get("label_size"):
         raise util.UserError(f"{source}: conditional StyleGAN2-ADA networks (label embedding and projection "
                              "discriminator) are not supported yet")
     if state.get("build_func_name") == "D_main":
         kwargs.update(mbstd_kwargs(kwargs.get("mbstd_group_size"), kwargs.get("mbstd_num_features", 1)))
         return dict(state, build_func_name=OUR_MODULE + "D_stylegan2", static_kwargs=kwargs)
-    if state.get("build_func_name") != "G_main" or not _is_ada_tf_synthesis(comps.get("synthesis")):
-        return state
     if kwargs.get("mapping_fmaps") is None:  # ADA's default: as wide as W
         kwargs["mapping_fmaps"] = kwargs.get("dlatent_size", 512)
     kwargs["synthesis_func"] = "G_synthesis_stylegan2"

@@ -26,7 +26,6 @@ import json
 import os
 import pickle
 import re
-import zipfile
 from functools import lru_cache
 
 import torch
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import dnnlib
+from dnnlib import torch_archive
 
 try:  # OpenAI's tokenizer repairs broken Unicode with ftfy first; it changes nothing in ordinary prompts
     import ftfy
@@ -438,109 +438,10 @@ def tokenize(texts, context_length=CONTEXT_LENGTH, truncate=False, bpe_path=None
 # Checkpoint files.
 
 
-class UnsafeArchiveError(pickle.UnpicklingError):
-    """An archive's data.pkl references a global that tensor data never needs."""
-
-
-class _ScriptObject:
-    """Stands in for every TorchScript class (`__torch__.*`) named in an archive's data.pkl: it keeps the
-    attributes the pickle sets (parameters, buffers, submodules) and has no behaviour; the TorchScript code in the
-    archive is never read."""
-
-    state = {}
-
-    def __setstate__(self, state):
-        self.state = state
-
-
-# Legacy storage classes, by which pickles name the dtype of each storage.
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
-    "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-}
-
-
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
-    """Our torch._utils._rebuild_tensor_v2: a view of the storage with the pickled offset, size and stride."""
-    return storage.as_strided(size, stride, offset)
-
-
-class _ArchiveUnpickler(pickle.Unpickler):
-    """Unpickler for data.pkl of a TorchScript archive that resolves only storages, tensors, OrderedDict and
-    inert stand-ins for TorchScript classes; storages are read from the archive's data/ records."""
-
-    def __init__(self, file, read_record):
-        super().__init__(file)
-        self.read_record = read_record
-
-    def find_class(self, module, name):
-        if module == "__torch__" or module.startswith("__torch__."):
-            return _ScriptObject
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        raise UnsafeArchiveError(f"{module}.{name}")
-
-    def persistent_load(self, pid):
-        kind, dtype, key, _location, numel = pid  # ('storage', storage class, record name, device, element count)
-        if kind != "storage" or not isinstance(dtype, torch.dtype):
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        data = bytearray(self.read_record(f"data/{key}"))  # bytearray: torch.frombuffer wants a writable buffer
-        if len(data) != numel * dtype.itemsize:
-            raise ValueError(f"storage {key} has {len(data)} bytes, expected {numel} x {dtype.itemsize}")
-        return torch.frombuffer(data, dtype=dtype)
-
-
-def _collect_tensors(obj, prefix, tensors):
-    """Walk the stand-in objects and collect their tensors under dotted names, as state_dict() would name them."""
-    for name, value in (obj.state if isinstance(obj.state, dict) else {}).items():
-        if isinstance(value, torch.Tensor):
-            tensors[prefix + name] = value
-        elif isinstance(value, _ScriptObject):
-            _collect_tensors(value, f"{prefix}{name}.", tensors)
-
-
-def read_torchscript_tensors(path):
-    """Parameters and buffers of a TorchScript archive (torch.jit.save's zip: `<name>/data.pkl`, storages in
-    `<name>/data/<key>`), by dotted name, read as data: nothing in the archive is executed, torch.jit is not used."""
-    source = os.path.basename(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            folders = [name[:-len("data.pkl")] for name in names
-                       if name.endswith("/data.pkl") and name.count("/") == 1]
-            if len(folders) != 1:
-                raise ValueError(f"expected one '<name>/data.pkl', found {len(folders)}")
-            folder = folders[0]
-            if folder + "byteorder" in names and archive.read(folder + "byteorder") != b"little":
-                raise ValueError("the archive was written on a big-endian machine, which is not supported")
-            with archive.open(folder + "data.pkl") as file:
-                root = _ArchiveUnpickler(file, lambda record: archive.read(folder + record)).load()
-    except UnsafeArchiveError as err:
-        raise dnnlib.util.UserError(f"refusing to load {source}: its data.pkl references '{err}', which is not "
-                                    "tensor data (archives are read as data only; nothing in it was run)") from None
-    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, RuntimeError,
-            AttributeError, IndexError) as err:
-        raise dnnlib.util.UserError(f"{source} is not a valid TorchScript archive (corrupt or truncated: "
-                                    f"{type(err).__name__}: {err})") from None
-    if not isinstance(root, _ScriptObject):
-        raise dnnlib.util.UserError(f"{source} is not a TorchScript module archive")
-    tensors = {}
-    _collect_tensors(root, "", tensors)
-    return tensors
-
-
-def _is_torchscript_archive(path):
-    """torch.jit.save's zips have constants.pkl (and code/) next to data.pkl; torch.save's zips do not."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/constants.pkl") and name.count("/") == 1 for name in archive.namelist())
-    except zipfile.BadZipFile:  # not a zip (torch.save's legacy format), or a damaged one that torch.load reports
-        return False
+# TorchScript archives are read as data by dnnlib/torch_archive.py; these names stay importable from here.
+UnsafeArchiveError = torch_archive.UnsafeArchiveError
+read_torchscript_tensors = torch_archive.read_torchscript_tensors
+_is_torchscript_archive = torch_archive.is_torchscript_archive
 
 
 def read_clip_state_dict(path):

@@ -223,24 +223,9 @@ def _load_torchvision_and_lin(vgg16, lin, cache_dir):
                                         "lpips==0.1.4) or pass the file's path; or use NVIDIA's "
                                         "vgg16_zhang_perceptual.pkl, which holds both")
     model = LPIPS(ceil_pool=False)  # the lpips package pools like torchvision
-    convs = model.convs()
-
-    # torchvision's vgg16().features numbers its modules (conv, ReLU, pool) from 0: conv i sits at index conv_at[i].
-    conv_at, index = [], 0
-    for stack in VGG16_STACKS:
-        conv_at += [index + 2 * j for j in range(len(stack))]
-        index += 2 * len(stack) + 1
-    vgg_shapes = {}
-    for at, conv in zip(conv_at, convs):
-        kh, kw, fmaps_in, fmaps_out = getattr(conv, conv.weight_name).shape
-        vgg_shapes[f"features.{at}.weight"] = (fmaps_out, fmaps_in, kh, kw)
-        vgg_shapes[f"features.{at}.bias"] = (fmaps_out,)
-    state = _load_state_dict(vgg16, "torchvision's VGG16 weights (vgg16-397923af.pth)", _VGG16_HELP, vgg_shapes,
-                             cache_dir, ignored_prefix="classifier.")
-    with torch.no_grad():
-        for at, conv in zip(conv_at, convs):
-            getattr(conv, conv.weight_name).copy_(state[f"features.{at}.weight"].permute(2, 3, 1, 0))
-            getattr(conv, conv.bias_name).copy_(state[f"features.{at}.bias"])
+    state = _load_state_dict(vgg16, "torchvision's VGG16 weights (vgg16-397923af.pth)", _VGG16_HELP,
+                             torchvision_conv_shapes(model), cache_dir, ignored_prefix="classifier.")
+    copy_torchvision_convs(model, state)
 
     lin_shapes = {f"lin{k}.model.1.weight": (1, channels, 1, 1) for k, channels in enumerate(TAP_CHANNELS)}
     state = _load_state_dict(lin, "the LPIPS lin weights (lpips/weights/v0.1/vgg.pth)", _LIN_HELP, lin_shapes,
@@ -250,6 +235,34 @@ def _load_torchvision_and_lin(vgg16, lin, cache_dir):
             getattr(model, f"perceptual_weight_{k}").copy_(state[f"lin{k}.model.1.weight"].reshape(1, 1, channels, 1))
     _check_non_negative(model, lin)
     return model
+
+
+def _torchvision_conv_keys(model):
+    """(conv, key prefix) of the 13 convolutions: torchvision's vgg16().features numbers its modules (conv, ReLU,
+    pool) from 0, so the convolutions sit at 0, 2, 5, 7, 10, ..."""
+    conv_at, index = [], 0
+    for stack in VGG16_STACKS:
+        conv_at += [index + 2 * j for j in range(len(stack))]
+        index += 2 * len(stack) + 1
+    return [(conv, f"features.{at}") for at, conv in zip(conv_at, model.convs())]
+
+
+def torchvision_conv_shapes(model):
+    """{key: shape} of the convolution weights and biases in torchvision's VGG16 state dict."""
+    shapes = {}
+    for conv, key in _torchvision_conv_keys(model):
+        kh, kw, fmaps_in, fmaps_out = getattr(conv, conv.weight_name).shape
+        shapes[f"{key}.weight"] = (fmaps_out, fmaps_in, kh, kw)
+        shapes[f"{key}.bias"] = (fmaps_out,)
+    return shapes
+
+
+def copy_torchvision_convs(model, state):
+    """Copy the convolutions of a torchvision VGG16 state dict into an LPIPS module (OIHW -> TF's HWIO layout)."""
+    with torch.no_grad():
+        for conv, key in _torchvision_conv_keys(model):
+            getattr(conv, conv.weight_name).copy_(state[f"{key}.weight"].permute(2, 3, 1, 0))
+            getattr(conv, conv.bias_name).copy_(state[f"{key}.bias"])
 
 
 def _load_state_dict(path_or_url, what, how, shapes, cache_dir, ignored_prefix=None):
