@@ -20,10 +20,12 @@ import torch
 
 import dnnlib
 from dnnlib.util import EasyDict, UserError
+from metrics import metric_base
 
-# Original StyleGAN2 configs (Table 1 e-f and Table 2 of the paper).
-_TF_CONFIGS = ["config-e", "config-f"] + [f"config-e-G{g}-D{d}" for g in ("orig", "resnet", "skip")
-                                           for d in ("orig", "resnet", "skip")]
+# Original StyleGAN2 configs (Table 1 a-f and Table 2 of the paper); a-d grow progressively.
+_PROGRESSIVE_CONFIGS = ["config-a", "config-b", "config-c", "config-d"]
+_TF_CONFIGS = _PROGRESSIVE_CONFIGS + ["config-e", "config-f"] + [
+    f"config-e-G{g}-D{d}" for g in ("orig", "resnet", "skip") for d in ("orig", "resnet", "skip")]
 # StyleGAN2-ADA configs: reference GPUs, kimg, minibatch, mbstd group, channel scale, lrate, gamma, Gs half-life
 # (kimg), Gs ramp-up, mapping layers. -1: derived from the resolution ('auto').
 _ADA_CONFIGS = {
@@ -36,7 +38,8 @@ _ADA_CONFIGS = {
 }
 _AUGPIPES = ["blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc"]
 # Options a resumed run may change; everything else comes from the run being resumed.
-_RESUMABLE_OVERRIDES = ("total_kimg", "image_snapshot_ticks", "network_snapshot_ticks", "num_workers")
+_RESUMABLE_OVERRIDES = ("total_kimg", "image_snapshot_ticks", "network_snapshot_ticks", "num_workers", "metrics",
+                        "metric_weights")
 
 
 def _str_to_bool(v):
@@ -45,6 +48,13 @@ def _str_to_bool(v):
     if v.lower() in ("no", "false", "f", "n", "0"):
         return False
     raise argparse.ArgumentTypeError("boolean value expected (true/false)")
+
+
+def _lod_kimg(s):
+    values = [float(v) for v in s.split(",")]
+    if len(values) not in (1, 2) or min(values) < 0:
+        raise argparse.ArgumentTypeError("expected KIMG or TRAINING_KIMG,TRANSITION_KIMG (non-negative)")
+    return (values[0], values[-1])
 
 
 def _metric_list(s):
@@ -80,6 +90,21 @@ def setup_options(args, resolution):
                 match = re.search(key + r"(orig|skip|resnet)", config)
                 if match:
                     net.architecture = match.group(1)
+        if config in _PROGRESSIVE_CONFIGS:  # progressive growing from 8x8 with the networks that support it
+            lrates = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
+            c.sched_args = EasyDict(lod_initial_resolution=8, G_lrate_base=0.001, D_lrate_base=0.001,
+                                    G_lrate_dict=dict(lrates), D_lrate_dict=dict(lrates), minibatch_size_base=32,
+                                    minibatch_size_dict={8: 256, 16: 128, 32: 64, 64: 32}, minibatch_gpu_base=4,
+                                    minibatch_gpu_dict={8: 32, 16: 16, 32: 8, 64: 4})
+            c.G_args.synthesis_func = "G_synthesis_stylegan_revised"
+            c.D_args.func_name = "training.networks_stylegan2.D_stylegan"
+            if config != "config-d":  # a-c: G_logistic_ns, no path-length regularisation
+                c.loss_args.pl_weight = 0.0
+            if config in ("config-a", "config-b"):  # a-b: regularisation in every step, not lazily
+                c.lazy_regularization = False
+            if config == "config-a":  # the original StyleGAN networks (with their own defaults)
+                c.G_args = EasyDict(func_name="training.networks_stylegan.G_style")
+                c.D_args = EasyDict(func_name="training.networks_stylegan.D_basic")
     elif config in _ADA_CONFIGS:
         spec = EasyDict(_ADA_CONFIGS[config])
         gpus = args.num_gpus
@@ -121,6 +146,21 @@ def setup_options(args, resolution):
         c.G_args.fmap_max = c.D_args.fmap_max = args.cmax
     if args.map is not None:
         c.G_args.mapping_layers = args.map
+    sched = c.get("sched_args")
+    if sched is not None:  # progressive configs: these overrides replace the per-resolution values
+        if args.batch is not None:
+            sched.minibatch_size_base, sched.minibatch_size_dict = c.batch_size, {}
+        if args.batch is not None or args.batch_gpu is not None:
+            sched.minibatch_gpu_base, sched.minibatch_gpu_dict = c.batch_gpu, {}
+        if args.glr is not None:
+            sched.G_lrate_base, sched.G_lrate_dict = args.glr, {}
+        if args.dlr is not None:
+            sched.D_lrate_base, sched.D_lrate_dict = args.dlr, {}
+        if args.lod_kimg is not None:
+            sched.lod_training_kimg, sched.lod_transition_kimg = args.lod_kimg
+        lrate = sched.G_lrate_base  # the loop sets the learning rates from the schedule at every step
+    elif args.lod_kimg is not None:
+        raise UserError("--lod-kimg needs a progressive config (config-a to config-d)")
     c.G_opt_args.lr = args.glr if args.glr is not None else lrate
     c.D_opt_args.lr = args.dlr if args.dlr is not None else lrate
     c.total_kimg = args.total_kimg if args.total_kimg is not None else total_kimg
@@ -235,7 +275,9 @@ def main(argv=None):
         help="Add x-flipped copies of the dataset (default: false)")
     add("--cond", type=_str_to_bool, default=False, metavar="BOOL",
         help="Train a conditional network on the dataset's labels (default: false)")
-    add("--metrics", type=_metric_list, default=[], help="Comma-separated metrics, or none (default)")
+    add("--metrics", type=_metric_list, help="Metrics at each network snapshot, comma-separated (e.g. fid50k,"
+        "ppl_wend), or none (default); see run_metrics.py")
+    metric_base.add_feature_network_args(add)
     add("--aug", choices=["ada", "noaug", "fixed"], help="Augmentation mode (default: noaug for config-e/f, "
         "ada for the ADA configs)")
     add("--augpipe", choices=_AUGPIPES, default="bgc", help="Augmentation pipeline (default: %(default)s)")
@@ -255,6 +297,8 @@ def main(argv=None):
     add("--glr", type=float, help="G learning rate (default depends on the config)")
     add("--dlr", type=float, help="D learning rate (default depends on the config)")
     add("--workers", type=int, help="DataLoader worker processes (default: 2)")
+    add("--lod-kimg", type=_lod_kimg, metavar="KIMG[,KIMG]", help="Configs a-d: thousands of images per level "
+        "of detail and per transition to the next (default 600,600; one value sets both)")
     add("--fp32", action="store_true", help="ADA configs: no float16 layers and no activation clamping")
     add("--dry-run", action="store_true", help="Print the training options and exit")
     args = parser.parse_args(argv)
@@ -264,9 +308,9 @@ def main(argv=None):
 def run_training(args):
     if args.num_gpus < 1:
         raise UserError("--num-gpus must be at least 1")
-    if args.metrics:
-        raise UserError(f"metrics ({', '.join(args.metrics)}) are not available in this version; "
-                        "use --metrics=none")
+    metric_base.MetricGroup(args.metrics or [])  # unknown metric names fail here
+    metric_weights = dict(inception=args.inception, vgg16=args.vgg16, lpips_lin=args.lpips_lin,
+                          classifiers=args.classifiers)
     torchrun = "WORLD_SIZE" in os.environ and "RANK" in os.environ
     world_size = int(os.environ["WORLD_SIZE"]) if torchrun else args.num_gpus
     rank = int(os.environ["RANK"]) if torchrun else 0
@@ -283,7 +327,8 @@ def run_training(args):
                 options = EasyDict(json.load(f))
             options.exact_resume = True
             overrides = dict(total_kimg=args.total_kimg, image_snapshot_ticks=args.snap,
-                             network_snapshot_ticks=args.snap, num_workers=args.workers)
+                             network_snapshot_ticks=args.snap, num_workers=args.workers, metrics=args.metrics,
+                             metric_weights=metric_weights if any(metric_weights.values()) else None)
             options.update({k: v for k, v in overrides.items() if v is not None and k in _RESUMABLE_OVERRIDES})
     if options is None:
         dataset_args, dataset_name = dataset_options(args)
@@ -292,6 +337,7 @@ def run_training(args):
         training_set = dataset_lib.load_dataset(**dataset_args)
         options = setup_options(args, training_set.resolution)
         options.dataset_args = dataset_args
+        options.metrics, options.metric_weights = args.metrics or [], metric_weights
         options.desc = f"stylegan2-{dataset_name}-{world_size}gpu-{args.config}"
         options.exact_resume = False
     options.resume = resume

@@ -318,3 +318,56 @@ def test_official_names_map_to_nvidia_hosting():
     url = pretrained_networks.get_path_or_url("gdrive:networks/stylegan2-ffhq-config-f.pkl")
     assert url == "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl"
     assert len(pretrained_networks.gdrive_urls) == 36
+
+
+def test_official_config_b_to_d_pickle_loads():
+    """Configs b-d: G_main with G_synthesis_stylegan_revised and D_stylegan, in the original's variable names,
+    order and shapes (written here from the TF source's rules), load bit-exactly and run at any lod."""
+    rnd = np.random.RandomState(2)
+    kw = dict(SMALL_G_KWARGS, resolution=np.int64(32), num_channels=np.int64(3),
+              synthesis_func="G_synthesis_stylegan_revised")
+    var = lambda *shape: rnd.randn(*shape).astype(np.float32) if shape else np.float32(rnd.randn())
+    nf = lambda stage: _nf(stage, kw["fmap_base"], kw["fmap_max"])
+    mapping_vars, stylegan2_vars = official_g_variables(rnd, **{k: kw[k] for k in (
+        "resolution", "fmap_base", "fmap_max", "latent_size", "dlatent_size", "mapping_fmaps", "mapping_layers",
+        "label_size", "num_channels")})
+    by_name = dict(stylegan2_vars)
+    synthesis_vars = [("lod", np.float32(0))] + [(n, v) for n, v in stylegan2_vars if n.startswith("noise")]
+    for res in range(2, 6):  # the 'linear' template graph: each level's layers, then its ToRGB_lod at top level
+        scope = f"{2 ** res}x{2 ** res}"
+        synthesis_vars += [(n, v) for n, v in stylegan2_vars if n.startswith(scope + "/") and "/ToRGB/" not in n]
+        synthesis_vars += [(n.replace(f"{scope}/ToRGB", f"ToRGB_lod{5 - res}"), v) for n, v in stylegan2_vars
+                           if n.startswith(f"{scope}/ToRGB/")]
+    assert len(synthesis_vars) == len(by_name) + 1
+    d_vars = [("lod", np.float32(0)), ("FromRGB_lod0/weight", var(1, 1, 3, nf(4))), ("FromRGB_lod0/bias", var(nf(4)))]
+    for res in range(5, 2, -1):
+        scope = f"{2 ** res}x{2 ** res}"
+        d_vars += [(f"{scope}/Conv0/weight", var(3, 3, nf(res - 1), nf(res - 1))), (f"{scope}/Conv0/bias",
+                   var(nf(res - 1))), (f"{scope}/Conv1_down/weight", var(3, 3, nf(res - 1), nf(res - 2))),
+                   (f"{scope}/Conv1_down/bias", var(nf(res - 2))),
+                   (f"FromRGB_lod{6 - res}/weight", var(1, 1, 3, nf(res - 2))), (f"FromRGB_lod{6 - res}/bias",
+                                                                                var(nf(res - 2)))]
+    d_vars += [("4x4/Conv/weight", var(3, 3, nf(1) + 1, nf(1))), ("4x4/Conv/bias", var(nf(1))),
+               ("4x4/Dense0/weight", var(nf(1) * 16, nf(0))), ("4x4/Dense0/bias", var(nf(0))),
+               ("Output/weight", var(nf(0), 1)), ("Output/bias", var(1))]
+    synthesis = OfficialNetwork(official_state("G_synthesis", "G_synthesis_stylegan_revised", kw, synthesis_vars))
+    mapping = OfficialNetwork(official_state("G_mapping", "G_mapping", dict(kw, dlatent_broadcast=8), mapping_vars))
+    top_vars = [("lod", np.float32(0)), ("dlatent_avg", var(kw["dlatent_size"]))]
+    Gs = OfficialNetwork(official_state("Gs", "G_main", kw, top_vars, dict(synthesis=synthesis, mapping=mapping)))
+    d_kwargs = {k: kw[k] for k in ("resolution", "fmap_base", "fmap_max", "label_size", "num_channels")}
+    D = OfficialNetwork(official_state("D", "D_stylegan", d_kwargs, d_vars))
+    _, D, Gs = load_network_pkl(io.BytesIO(pickle.dumps((Gs, D, Gs), protocol=4)))
+    expected = dict(top_vars, **{"G_synthesis/" + n: v for n, v in synthesis_vars},
+                    **{"G_mapping/" + n: v for n, v in mapping_vars})
+    assert list(Gs.vars) == list(expected) and list(D.vars) == [n for n, _ in d_vars]
+    for name, value in expected.items():
+        assert np.array_equal(Gs.get_var(name), value), name
+    for name, value in d_vars:
+        assert np.array_equal(D.get_var(name), value), name
+    latents = rnd.randn(4, 32)
+    for lod in (0.0, 1.5, 3.0):
+        Gs.set_var("lod", lod)
+        D.set_var("lod", lod)
+        images = Gs.run(latents, None, truncation_psi=0.5, randomize_noise=False)
+        assert images.shape == (4, 3, 32, 32) and np.isfinite(images).all()
+        assert D.run(images, None).shape == (4, 1)

@@ -228,7 +228,7 @@ def test_two_processes_equal_one(image_folder, tmp_path):
     (["--cfg", "nonsense"], "unknown --config"),
     (["--aug", "fixed"], "--aug=fixed needs --p"),
     (["--p", "0.3"], "--p needs --aug=fixed"),
-    (["--metrics", "fid50k"], "metrics"),
+    (["--metrics", "fid50k,nope"], "unknown metric 'nope'"),
     (["--batch", "6", "--batch-gpu", "4"], "not a multiple"),
 ])
 def test_cli_mistakes_are_one_line(image_folder, tmp_path, args, message):
@@ -266,3 +266,117 @@ def test_fine_tuning_from_a_pickle_with_frozen_d_blocks(tmp_path, small_pkl):
         assert np.array_equal(D0[name], D1[name]) == frozen, name
     # Fine-tuned, not re-initialised: two Adam steps move a weight by at most about 2 x lr.
     assert max(np.abs(G0[name] - G1[name]).max() for name in G0 if name.endswith("weight")) < 0.02
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Progressive growing (configs a-d).
+
+def test_training_schedule_against_hand_computed_values():
+    # The original config a-d schedule at 1024x1024 (log2 10): lod 7 at 8x8, 600 kimg per level and per fade.
+    sched_args = dict(lod_initial_resolution=8, G_lrate_base=0.001, D_lrate_base=0.001,
+                      G_lrate_dict={128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003},
+                      D_lrate_dict={"128": 0.0015, "256": 0.002, "512": 0.003, "1024": 0.003},  # as from JSON
+                      minibatch_size_base=32, minibatch_size_dict={8: 256, 16: 128, 32: 64, 64: 32},
+                      minibatch_gpu_base=4, minibatch_gpu_dict={8: 32, 16: 16, 32: 8, 64: 4})
+    expected = [  # kimg: lod, resolution, minibatch, minibatch_gpu, lrate
+        (0, 7.0, 8, 256, 32, 0.001), (599, 7.0, 8, 256, 32, 0.001), (900, 6.5, 16, 128, 16, 0.001),
+        (1200, 6.0, 16, 128, 16, 0.001), (2100, 5.5, 32, 64, 8, 0.001), (3000, 5.0, 32, 64, 8, 0.001),
+        (3300, 4.5, 64, 32, 4, 0.001), (4800, 3.0, 128, 32, 4, 0.0015), (6000, 2.0, 256, 32, 4, 0.002),
+        (7500, 1.0, 512, 32, 4, 0.003), (8100, 0.5, 1024, 32, 4, 0.003), (8400, 0.0, 1024, 32, 4, 0.003),
+        (25000, 0.0, 1024, 32, 4, 0.003)]
+    for kimg, lod, res, mb, mb_gpu, lrate in expected:
+        s = tl.training_schedule(kimg * 1000, 10, **sched_args)
+        assert (s.lod, s.resolution, s.minibatch_size, s.minibatch_gpu) == (lod, res, mb, mb_gpu), kimg
+        assert s.G_lrate == s.D_lrate == lrate, kimg
+    s = tl.training_schedule(1500, 4, lod_initial_resolution=8, lod_training_kimg=1, lod_transition_kimg=2)
+    assert s.lod == pytest.approx(1 - 0.5 / 2) and s.resolution == 16  # fading 16x16 in
+    s = tl.training_schedule(10_000, 4)  # no growing: lod 0, base values
+    assert (s.lod, s.resolution, s.minibatch_size, s.G_lrate) == (0.0, 16, 32, 0.002)
+
+
+def test_process_reals_fades_between_levels():
+    x = torch.randn(2, 3, 8, 8)
+    assert tl.process_reals(x, 0.0) is x
+    coarse = F.avg_pool2d(x, 2).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    coarser = F.avg_pool2d(x, 4).repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)
+    torch.testing.assert_close(tl.process_reals(x, 1.0), coarse)
+    torch.testing.assert_close(tl.process_reals(x, 0.25), x + (coarse - x) * 0.25)
+    torch.testing.assert_close(tl.process_reals(x, 1.5), coarse + (coarser - coarse) * 0.5)
+
+
+def lod_of(net):
+    return {name: float(var.eval()) for name, var in net.vars.items() if name.split("/")[-1] == "lod"}
+
+
+@pytest.mark.parametrize("config", ["config-a", "config-d"])
+def test_progressive_run_grows_and_resumes_exactly(image_folder, tmp_path, config):
+    """16x16 from 8x8 with 16 kimg... scaled down to 16 images per level and per fade (2 steps of 8): lod 1, 1,
+    0.5, 0, then 0 (steps at 0, 8, 16, 24, 32... images). A run stopped at 32 images (last step at lod 0.5) and
+    resumed with --resume latest ends exactly as the uninterrupted one."""
+    common = ["--data", image_folder, "--config", config, "--lod-kimg", "0.016", "--tick", "0.016", "--snap", "1",
+              "--cbase", "128", "--cmax", "16", "--map", "2", "--batch", "8", "--batch-gpu", "4", "--workers", "0"]
+    whole = run_cli(common + ["--kimg", "0.048", "--result-dir", str(tmp_path / "whole")])
+    assert whole.returncode == 0, whole.stderr
+    run_dir, = glob.glob(str(tmp_path / "whole" / "*"))
+    stats = [json.loads(line) for line in open(os.path.join(run_dir, "stats.jsonl"))]
+    assert [s["Progress/lod"] for s in stats] == [1.0, 0.5, 0.0]  # each tick's last step
+    split = run_cli(common + ["--kimg", "0.032", "--result-dir", str(tmp_path / "split")])
+    assert split.returncode == 0, split.stderr
+    first, = glob.glob(str(tmp_path / "split" / "00000-*" / "network-snapshot-000000.pkl"))
+    with open(first, "rb") as f:
+        G, D, Gs = load_network_pkl(f)
+    assert set(lod_of(Gs).values()) == {0.5} and set(lod_of(D).values()) == {0.5}
+    assert len(lod_of(Gs)) == 2  # G's own and its synthesis network's
+    resumed = run_cli(["--resume", "latest", "--kimg", "0.048", "--result-dir", str(tmp_path / "split")])
+    assert resumed.returncode == 0, resumed.stderr
+    a, = glob.glob(os.path.join(run_dir, "network-snapshot-000000.pkl"))
+    b, = glob.glob(str(tmp_path / "split" / "00001-*" / "network-snapshot-000000.pkl"))
+    for net_a, net_b in zip(load_params(a), load_params(b)):
+        for name in net_a:
+            np.testing.assert_array_equal(net_a[name], net_b[name], err_msg=name)
+    with open(a, "rb") as f:
+        G, D, Gs = load_network_pkl(f)
+    assert set(lod_of(Gs).values()) == {0.0} and set(lod_of(D).values()) == {0.0}
+
+    # The trained Gs at a fractional lod blends the two adjacent levels; at lod 1 it is a nearest-upsampled 8x8.
+    z = torch.from_numpy(np.random.RandomState(0).randn(4, Gs.input_shape[1]).astype(np.float32))
+    images = {}
+    for lod in (0.0, 0.25, 1.0):
+        tl.set_lod(Gs, lod)
+        with torch.no_grad():
+            images[lod] = Gs.module(z, None, randomize_noise=False)
+    assert images[1.0].shape == (4, 3, 16, 16)
+    torch.testing.assert_close(images[1.0], tl.process_reals(images[1.0], 1.0))
+    assert not torch.allclose(images[0.0], images[1.0])
+    torch.testing.assert_close(images[0.25], images[0.0] + (images[1.0] - images[0.0]) * 0.25)
+    # D at lod 1 sees only the 8x8 averages of its input; at lod 0 the details too.
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        tl.set_lod(D, 1.0)
+        torch.testing.assert_close(D.module(x), D.module(tl.process_reals(x, 1.0)))
+        tl.set_lod(D, 0.0)
+        assert not torch.allclose(D.module(x), D.module(tl.process_reals(x, 1.0)))
+
+
+def test_progressive_minibatch_and_non_lazy_regularisation(image_folder, tmp_path):
+    """Config-b's networks and regularisation in-process, with per-resolution minibatches: 8 at 8x8, 4 at 16x16
+    (the loader follows), R1 inside every D step (one Adam step per training step), Adam reset when the level of
+    detail starts or ends a fade."""
+    sched_args = dict(lod_initial_resolution=8, lod_training_kimg=0.016, lod_transition_kimg=0.016,
+                      minibatch_size_base=4, minibatch_size_dict={8: 8}, minibatch_gpu_base=2,
+                      minibatch_gpu_dict={"8": 4}, G_lrate_base=0.001, D_lrate_base=0.001)
+    nets = dict(fmap_base=64, fmap_max=16)
+    tl.training_loop(str(tmp_path), dict(path=image_folder),
+                     G_args=dict(nets, synthesis_func="G_synthesis_stylegan_revised", mapping_layers=2),
+                     D_args=dict(nets, func_name="training.networks_stylegan2.D_stylegan", mbstd_group_size=2),
+                     loss_args=dict(pl_weight=0.0), sched_args=sched_args, lazy_regularization=False,
+                     total_kimg=0.036, kimg_per_tick=0.001, image_snapshot_ticks=0, network_snapshot_ticks=100,
+                     num_workers=0, device="cpu")
+    stats = [json.loads(line) for line in open(tmp_path / "stats.jsonl")]
+    assert [s["Progress/minibatch"] for s in stats] == [8, 8, 8, 4, 4, 4]
+    assert [s["Progress/lod"] for s in stats] == [1.0, 1.0, 1.0, 0.5, 0.25, 0.0]
+    assert all(s["Loss/r1_penalty"] > 0 for s in stats)  # every step
+    state = tl.load_state(glob.glob(str(tmp_path / "network-snapshot-*.pt"))[0])
+    assert state["progress"]["cur_nimg"] == 36
+    # Non-lazy: the R1 gradient goes into the step itself; the last step (lod 0) started afresh.
+    assert int(state["D_opt"]["state"][0]["step"]) == int(state["G_opt"]["state"][0]["step"]) == 1

@@ -19,9 +19,10 @@ def random_inputs(G, batch_size, generator, device, style_mixing_prob=0.9):
     draw = lambda *shape: torch.randn(list(shape), generator=generator).to(device)
     inputs = EasyDict(latents=draw(batch_size, latent_size), mixing_latents=draw(batch_size, latent_size),
                       mixing_cutoff=num_layers)
-    # One cutoff per minibatch, as in the original G_main.
+    # One cutoff per minibatch, as in the original G_main: among the layers in use at G's level of detail.
+    cur_layers = num_layers - int(G.module.lod) * 2 if hasattr(G.module, "lod") else num_layers
     if style_mixing_prob > 0 and torch.rand([], generator=generator).item() < style_mixing_prob:
-        inputs.mixing_cutoff = int(torch.randint(1, num_layers, [], generator=generator))
+        inputs.mixing_cutoff = int(torch.randint(1, cur_layers, [], generator=generator))
     inputs.noise = [draw(batch_size, *shape[1:]) for shape in synthesis.noise_shapes()]
     return inputs
 

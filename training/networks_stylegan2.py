@@ -334,7 +334,8 @@ _G_MAIN_ARGS = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "tr
 class Generator(nn.Module):
     """Mapping + synthesis with the truncation trick; in training, W-average tracking and style mixing.
 
-    Variables of its own: `lod` (unused by StyleGAN2 synthesis, kept for the format) and `dlatent_avg`."""
+    Variables of its own: `lod` (copied into a progressive synthesis network's `lod` on each run, as the original
+    assigns it; unused by G_synthesis_stylegan2) and `dlatent_avg`."""
 
     def __init__(self, components, mapping_func="G_mapping", synthesis_func="G_synthesis_stylegan2", **kwargs):
         super().__init__()
@@ -396,6 +397,9 @@ class Generator(nn.Module):
                 layer_psi = torch.where(layer_idx < truncation_cutoff, layer_psi * truncation_psi, layer_psi)
             dlatents = self.dlatent_avg + (dlatents - self.dlatent_avg) * layer_psi
 
+        if hasattr(self.synthesis, "lod"):  # a progressive synthesis network follows G's lod, as in the original
+            with torch.no_grad():
+                self.synthesis.lod.copy_(self.lod)
         images = self.synthesis(dlatents, randomize_noise=randomize_noise, noise_inputs=noise_inputs,
                                 fused_modconv=fused_modconv)
         return (images, dlatents) if return_dlatents else images
@@ -513,6 +517,179 @@ class Discriminator(nn.Module):
             else:
                 x = block(x, y)
         x = self.Output(x)
+        if self.label_size:
+            x = (x * labels_in.to(torch.float32)).sum(dim=1, keepdim=True)
+        return x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Progressive growing (configs b-d of the paper): the revised StyleGAN synthesis network and the StyleGAN
+# discriminator, driven by the `lod` variable as StyleGAN's networks are (0 = full resolution; a fraction blends
+# the two adjacent levels; images always have the full resolution).
+
+def _lod_blend(a, b, t):
+    return a + (b - a) * t
+
+
+@register_build_func("G_synthesis_stylegan_revised")
+class SynthesisNetworkRevised(nn.Module):
+    """StyleGAN's synthesis network with StyleGAN2's layers (Figure 2d; configs b-d): weight (de)modulation, noise
+    and bias as G_synthesis_stylegan2's 'orig' architecture, with progressive growing. Variables: `lod`,
+    `noise{i}`, '4x4/Const', '4x4/Conv', '{r}x{r}/Conv0_up', '{r}x{r}/Conv1', and `ToRGB_lod{n}` (a modulated 1x1
+    convolution without demodulation) for each level of detail.
+
+    structure: 'auto' / 'recursive' (the original's choice at run time) and 'linear' give the same images for a lod
+    in [0, log2(resolution) - 2] ('linear' clamps the blend factor); 'fixed' ignores lod."""
+
+    def __init__(self, dlatent_size=512, num_channels=3, resolution=1024, fmap_base=16 << 10, fmap_decay=1.0,
+                 fmap_min=1, fmap_max=512, randomize_noise=True, nonlinearity="lrelu", dtype="float32",
+                 resample_kernel=(1, 3, 3, 1), fused_modconv=True, structure="auto", **_kwargs):
+        super().__init__()
+        resolution_log2 = check_resolution_and_architecture(resolution, "orig")
+        assert structure in ("auto", "fixed", "linear", "recursive"), f"unknown structure '{structure}'"
+        nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.resolution_log2, self.dlatent_size, self.structure = resolution_log2, dlatent_size, structure
+        self.num_layers = resolution_log2 * 2 - 2
+        self.randomize_noise, self.fused_modconv = randomize_noise, fused_modconv
+
+        self.register_buffer("lod", torch.zeros([]))
+        for layer_idx in range(self.num_layers - 1):
+            size = 2 ** ((layer_idx + 5) // 2)
+            self.register_buffer(f"noise{layer_idx}", torch.randn([1, 1, size, size]))
+        for res in range(2, resolution_log2 + 1):  # the order of the original's 'linear' template graph
+            block = SynthesisBlock(res, nf(res - 2), nf(res - 1), dlatent_size, num_channels, "orig",
+                                   has_torgb=False, nonlinearity=nonlinearity, resample_kernel=list(resample_kernel),
+                                   fused_modconv=fused_modconv)
+            self.add_module(f"{2 ** res}x{2 ** res}", block)
+            self.add_module(f"ToRGB_lod{resolution_log2 - res}",
+                            ModulatedConv2dLayer(nf(res - 1), num_channels, 1, dlatent_size, demodulate=False,
+                                                 use_noise=False, act="linear", fused_modconv=fused_modconv))
+
+        self.input_names = ["dlatents_in"]
+        self.input_shapes = [[None, self.num_layers, dlatent_size]]
+        self.output_names = ["images_out"]
+        self.output_shapes = [[None, num_channels, resolution, resolution]]
+
+    def noise_shapes(self):
+        return [list(getattr(self, f"noise{i}").shape) for i in range(self.num_layers - 1)]
+
+    def _torgb(self, res, x, dlatents, fused_modconv):
+        layer = getattr(self, f"ToRGB_lod{self.resolution_log2 - res}")
+        return layer(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv)
+
+    def forward(self, dlatents_in, randomize_noise=None, noise_inputs=None, fused_modconv=None,
+                force_clean_graph=False, is_template_graph=False):
+        assert dlatents_in.shape[1:] == (self.num_layers, self.dlatent_size), dlatents_in.shape
+        dlatents = dlatents_in.to(torch.float32)
+        randomize_noise = self.randomize_noise if randomize_noise is None else randomize_noise
+        fused_modconv = self.fused_modconv if fused_modconv is None else fused_modconv
+        if is_template_graph or force_clean_graph:
+            randomize_noise = False
+        structure = self.structure
+        if structure == "auto":
+            structure = "linear" if is_template_graph or force_clean_graph else "recursive"
+        if noise_inputs is None:
+            batch = dlatents.shape[0]
+            noise_inputs = [torch.randn([batch] + shape[1:], device=dlatents.device) if randomize_noise
+                            else getattr(self, f"noise{i}") for i, shape in enumerate(self.noise_shapes())]
+        assert len(noise_inputs) == self.num_layers - 1
+        block = lambda res, x: getattr(self, f"{2 ** res}x{2 ** res}")(x, None, dlatents, noise_inputs,
+                                                                        fused_modconv)[0]
+        L = self.resolution_log2
+        x = block(2, None)
+        if structure == "fixed" or L == 2:
+            for res in range(3, L + 1):
+                x = block(res, x)
+            return self._torgb(L, x, dlatents, fused_modconv)
+
+        # Grow while the requested level is finer than the current one, then blend the last level's ToRGB with the
+        # nearest-upsampled ToRGB of the level below (the original's 'recursive' structure, for a given lod).
+        lod_in = float(self.lod)
+        res = 3
+        while True:
+            lod = L - res
+            y = block(res, x)
+            if lod > 0 and lod_in < lod:
+                x, res = y, res + 1
+                continue
+            images = self._torgb(res, y, dlatents, fused_modconv)
+            if lod_in > lod:
+                t = min(lod_in - lod, 1.0) if structure == "linear" else lod_in - lod
+                images = _lod_blend(images, upsample_2d(self._torgb(res - 1, x, dlatents, fused_modconv)), t)
+            return upsample_2d(images, factor=2 ** lod) if lod else images
+
+
+@register_build_func("D_stylegan")
+class DiscriminatorProgressive(nn.Module):
+    """The StyleGAN discriminator with StyleGAN2's layers (configs b-d): `lod`, `FromRGB_lod{n}` (1x1 conv),
+    '{r}x{r}/Conv0', '{r}x{r}/Conv1_down' (FIR-filtered downsampling), '4x4/Conv', '4x4/Dense0' after the
+    minibatch stddev, and `Output`. The images are averaged down to the level of detail `lod` asks for."""
+
+    def __init__(self, num_channels=3, resolution=1024, label_size=0, fmap_base=16 << 10, fmap_decay=1.0,
+                 fmap_min=1, fmap_max=512, nonlinearity="lrelu", mbstd_group_size=4, mbstd_num_features=1,
+                 dtype="float32", resample_kernel=(1, 3, 3, 1), structure="auto", **_kwargs):
+        super().__init__()
+        resolution_log2 = check_resolution_and_architecture(resolution, "orig")
+        assert structure in ("auto", "fixed", "linear", "recursive"), f"unknown structure '{structure}'"
+        nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.resolution_log2, self.label_size, self.structure = resolution_log2, label_size, structure
+        self.register_buffer("lod", torch.zeros([]))
+        for res in range(resolution_log2, 2, -1):  # the order of the original's 'linear' template graph
+            if res == resolution_log2:
+                self.add_module(f"FromRGB_lod{resolution_log2 - res}",
+                                Conv2dLayer(num_channels, nf(res - 1), 1, act=nonlinearity))
+            block = nn.Module()
+            block.Conv0 = Conv2dLayer(nf(res - 1), nf(res - 1), 3, act=nonlinearity)
+            block.Conv1_down = Conv2dLayer(nf(res - 1), nf(res - 2), 3, act=nonlinearity, down=True,
+                                           resample_kernel=list(resample_kernel))
+            self.add_module(f"{2 ** res}x{2 ** res}", block)
+            self.add_module(f"FromRGB_lod{resolution_log2 - res + 1}",
+                            Conv2dLayer(num_channels, nf(res - 2), 1, act=nonlinearity))
+        if resolution_log2 == 2:
+            self.add_module("FromRGB_lod0", Conv2dLayer(num_channels, nf(1), 1, act=nonlinearity))
+        self.add_module("4x4", DiscriminatorEpilogue(nf, num_channels, False, mbstd_group_size, mbstd_num_features,
+                                                     nonlinearity))
+        self.Output = Dense(nf(0), max(label_size, 1))
+
+        self.input_names = ["images_in", "labels_in"]
+        self.input_shapes = [[None, num_channels, resolution, resolution], [None, label_size]]
+        self.output_names = ["scores_out"]
+        self.output_shapes = [[None, 1]]
+
+    def _fromrgb(self, images, res):
+        lod = self.resolution_log2 - res
+        return getattr(self, f"FromRGB_lod{lod}")(downsample_2d(images, factor=2 ** lod) if lod else images)
+
+    def _block(self, x, res):
+        block = getattr(self, f"{2 ** res}x{2 ** res}")
+        return block.Conv1_down(block.Conv0(x))
+
+    def forward(self, images_in, labels_in=None, is_template_graph=False):
+        L = self.resolution_log2
+        images = images_in.to(torch.float32)
+        structure = self.structure
+        if structure == "auto":
+            structure = "linear" if is_template_graph else "recursive"
+        if L == 2:
+            x = self._fromrgb(images, 2)
+        elif structure == "fixed":
+            x = self._fromrgb(images, L)
+            for res in range(L, 2, -1):
+                x = self._block(x, res)
+        else:
+            # Start at the finest level the requested level of detail reaches; blend its output with FromRGB of the
+            # images at the next coarser level (the original's 'recursive' structure, for a given lod).
+            lod_in = float(self.lod)
+            first = min(L, max(3, int(np.ceil(L - lod_in))))
+            t = lod_in - (L - first)
+            if structure == "linear":
+                t = min(t, 1.0)
+            x = self._block(self._fromrgb(images, first), first)
+            if t > 0:
+                x = _lod_blend(x, self._fromrgb(images, first - 1), t)
+            for res in range(first - 1, 2, -1):
+                x = self._block(x, res)
+        x = self.Output(getattr(self, "4x4")(x, None))
         if self.label_size:
             x = (x * labels_in.to(torch.float32)).sum(dim=1, keepdim=True)
         return x

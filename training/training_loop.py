@@ -17,9 +17,11 @@ import time
 import numpy as np
 import PIL.Image
 import torch
+import torch.nn.functional as F
 
 import dnnlib
 from dnnlib.tflib.network_pickle import save_network_pkl
+from metrics import metric_base
 from training import dataset as dataset_lib
 from training.augment import AugmentPipe
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs
@@ -213,12 +215,76 @@ def peak_memory_gb(device):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Progressive growing (configs a-d): the original TrainingSchedule and process_reals.
+
+def training_schedule(cur_nimg, resolution_log2, lod_initial_resolution=None, lod_training_kimg=600,
+                      lod_transition_kimg=600, minibatch_size_base=32, minibatch_size_dict={}, minibatch_gpu_base=4,
+                      minibatch_gpu_dict={}, G_lrate_base=0.002, G_lrate_dict={}, D_lrate_base=0.002, D_lrate_dict={},
+                      lrate_rampup_kimg=0):
+    """The original training_schedule(): level of detail, minibatch and learning rates at `cur_nimg` images.
+
+    From lod = log2(resolution / lod_initial_resolution), each phase of lod_training_kimg + lod_transition_kimg
+    trains at one level, then fades the next one in (lod falling linearly to the next integer) over the
+    transition. The dicts override the base values by the resolution being trained, 2 ** (log2(res) -
+    floor(lod)). Keys may be strings (the options come back from JSON)."""
+    s = dnnlib.util.EasyDict(kimg=cur_nimg / 1000.0)
+    phase_dur = lod_training_kimg + lod_transition_kimg
+    phase_idx = int(np.floor(s.kimg / phase_dur)) if phase_dur > 0 else 0
+    phase_kimg = s.kimg - phase_idx * phase_dur
+    if lod_initial_resolution is None:
+        s.lod = 0.0
+    else:
+        lod = resolution_log2 - np.floor(np.log2(lod_initial_resolution)) - phase_idx
+        if lod_transition_kimg > 0:
+            lod -= max(phase_kimg - lod_training_kimg, 0.0) / lod_transition_kimg
+        s.lod = max(float(lod), 0.0)
+    s.resolution = 2 ** (resolution_log2 - int(np.floor(s.lod)))
+    pick = lambda table, base: {int(k): v for k, v in table.items()}.get(s.resolution, base)
+    s.minibatch_size = pick(minibatch_size_dict, minibatch_size_base)
+    s.minibatch_gpu = pick(minibatch_gpu_dict, minibatch_gpu_base)
+    s.G_lrate = pick(G_lrate_dict, G_lrate_base)
+    s.D_lrate = pick(D_lrate_dict, D_lrate_base)
+    if lrate_rampup_kimg > 0:
+        rampup = min(s.kimg / lrate_rampup_kimg, 1.0)
+        s.G_lrate *= rampup
+        s.D_lrate *= rampup
+    return s
+
+
+def process_reals(x, lod):
+    """Reals [N, C, H, W] at the level of detail `lod`, as the original's process_reals: averaged down by
+    2 ** floor(lod), cross-faded with their own 2x2 averages by the fraction of lod, and upscaled again (nearest)
+    to the full resolution. (The original reads the lower levels from the dataset's lod TFRecords, which are
+    rounded to uint8; here they are averaged in float from the full-resolution images.)"""
+    if lod <= 0:
+        return x
+    level = int(np.floor(lod))
+    t = lod - level
+    if level:
+        x = F.avg_pool2d(x, 2 ** level)
+    if t > 0:
+        y = F.avg_pool2d(x, 2).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+        x = x + (y - x) * t
+    if level:
+        x = x.repeat_interleave(2 ** level, dim=2).repeat_interleave(2 ** level, dim=3)
+    return x
+
+
+def set_lod(net, lod):
+    """Set every `lod` variable of a network (G's own and its synthesis network's, or D's)."""
+    with torch.no_grad():
+        for name, buf in net.module.named_buffers():
+            if name == "lod" or name.endswith(".lod"):
+                buf.fill_(lod)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The loop.
 
-def lazy_reg_adam(net, args, reg_interval):
+def lazy_reg_adam(net, args, reg_interval, lazy=True):
     """Adam for a network regularised every `reg_interval` steps: lr and betas compensated for the extra steps
-    as the original does. args: Adam's kwargs (lr, betas, eps)."""
-    ratio = reg_interval / (reg_interval + 1)
+    as the original does (no compensation with lazy=False). args: Adam's kwargs (lr, betas, eps)."""
+    ratio = reg_interval / (reg_interval + 1) if lazy else 1.0
     args = dict(args, lr=args["lr"] * ratio, betas=tuple(beta ** ratio for beta in args["betas"]))
     return torch.optim.Adam(net.module.parameters(), **args)
 
@@ -263,6 +329,12 @@ def training_loop(
     num_workers=2,                  # DataLoader worker processes.
     device=None,
     abort_fn=None,                  # Called once per tick: True stops the run after saving a snapshot.
+    metrics=(),                     # Metric names (metrics/metric_defaults.py) evaluated at each network snapshot.
+    metric_weights=None,            # Feature network weights for the metrics: FeatureNetworks kwargs (paths).
+    sched_args=None,                # Progressive growing: training_schedule() kwargs (lod, per-resolution minibatch
+                                    # and lrate), overriding batch_size, batch_gpu and the lr; None: no growing.
+    lazy_regularization=True,       # False: R1 every step inside D's step, no lr compensation (configs a-b).
+    reset_opt_for_new_lod=True,     # Reset the Adam state when new layers come in (progressive growing).
 ):
     rank, world_size = dist_info()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -286,8 +358,11 @@ def training_loop(
     net_args = dict(num_channels=training_set.num_channels, resolution=training_set.resolution,
                     label_size=training_set.label_size)
     if resume_nets is None:
-        G = Network("G", func_name="training.networks_stylegan2.G_main", **net_args, **G_args)
-        D = Network("D", func_name="training.networks_stylegan2.D_stylegan2", **net_args, **D_args)
+        G_args, D_args = dict(G_args), dict(D_args)  # func_name: another build function, as the original's options
+        G = Network("G", func_name=G_args.pop("func_name", "training.networks_stylegan2.G_main"), **net_args,
+                    **G_args)
+        D = Network("D", func_name=D_args.pop("func_name", "training.networks_stylegan2.D_stylegan2"), **net_args,
+                    **D_args)
         Gs = G.clone("Gs")
     else:
         G, D, Gs = resume_nets
@@ -299,15 +374,20 @@ def training_loop(
 
     # Training state.
     progress = dict(cur_nimg=0, step=0, cur_tick=0, tick_start_nimg=0, total_time=0.0, ada_sign_sum=0.0,
-                    ada_sign_count=0)
+                    ada_sign_count=0, prev_lod=-1.0)
     augment_pipe = None
     if augment_args is not None:
         augment_pipe = AugmentPipe(**augment_args).train().requires_grad_(False).to(device)
         augment_pipe.p.copy_(torch.as_tensor(augment_p))
     loss = StyleGAN2Loss(G, D, augment_pipe=augment_pipe, **loss_args)
 
-    G_opt = lazy_reg_adam(G, G_opt_args, G_reg_interval)
-    D_opt = lazy_reg_adam(D, D_opt_args, D_reg_interval)
+    if not lazy_regularization and loss.pl_weight > 0:
+        raise dnnlib.util.UserError("path-length regularisation runs lazily only: set pl_weight=0 or "
+                                    "lazy_regularization=True")
+    G_opt = lazy_reg_adam(G, G_opt_args, G_reg_interval, lazy_regularization)
+    D_opt = lazy_reg_adam(D, D_opt_args, D_reg_interval, lazy_regularization)
+    lr_ratios = [interval / (interval + 1) if lazy_regularization else 1.0
+                 for interval in (G_reg_interval, D_reg_interval)]  # lazy_reg_adam's lr compensation
     if resume_state is not None:
         G_opt.load_state_dict(resume_state["G_opt"])
         D_opt.load_state_dict(resume_state["D_opt"])
@@ -317,6 +397,13 @@ def training_loop(
         progress.update(resume_state["progress"])
         log(f"Resuming at {progress['cur_nimg'] / 1000:.1f} kimg")
     frozen = d_frozen_prefixes(D, freeze_layers)
+    metric_group = metric_ctx = None
+    if metrics:  # loaded now, so that missing weights stop the run before training
+        dataset_kwargs = {k: v for k, v in dataset_args.items() if k != "mirror_augment"}
+        metric_ctx = metric_base.MetricContext(Gs, dataset_kwargs, dataset_args.get("mirror_augment", False),
+                                               metric_base.FeatureNetworks(**(metric_weights or {})))
+        metric_group = metric_base.MetricGroup(metrics)
+        metric_group.prepare(metric_ctx)
 
     # Snapshot grid: random reals and fixed latents, as in the original's 'random' layout.
     grid_size = grid_shape(training_set.resolution)
@@ -340,11 +427,19 @@ def training_loop(
                         [0, 255], grid_size)
         save_fakes("fakes_init.png")
 
-    sampler = GlobalBatchSampler(len(training_set), batch_size, batch_gpu, rank, world_size, random_seed,
-                                 start_nimg=progress["cur_nimg"])
-    loader = iter(torch.utils.data.DataLoader(training_set, batch_size=batch_gpu, sampler=sampler,
-                                              num_workers=num_workers, pin_memory=device.type == "cuda",
-                                              persistent_workers=num_workers > 0))
+    def make_loader(batch_size, batch_gpu):
+        sampler = GlobalBatchSampler(len(training_set), batch_size, batch_gpu, rank, world_size, random_seed,
+                                     start_nimg=progress["cur_nimg"])
+        return iter(torch.utils.data.DataLoader(training_set, batch_size=batch_gpu, sampler=sampler,
+                                                num_workers=num_workers, pin_memory=device.type == "cuda",
+                                                persistent_workers=num_workers > 0))
+
+    resolution_log2 = int(np.log2(training_set.resolution))
+    sched = None
+    if sched_args is not None:
+        sched = training_schedule(progress["cur_nimg"], resolution_log2, **sched_args)
+        batch_size, batch_gpu = sched.minibatch_size, sched.minibatch_gpu
+    loader = make_loader(batch_size, batch_gpu)
     stats_log = StatsLog(run_dir) if is_main else None
     tick_stats = Accumulator()
     rounds = my_rounds(batch_size, batch_gpu, rank, world_size)
@@ -355,12 +450,34 @@ def training_loop(
 
     while progress["cur_nimg"] < total_kimg * 1000:
         step = progress["step"]
+        if sched_args is not None:  # progressive growing: lod, minibatch and learning rates of this step
+            sched = training_schedule(progress["cur_nimg"], resolution_log2, **sched_args)
+            if (sched.minibatch_size, sched.minibatch_gpu) != (batch_size, batch_gpu):
+                batch_size, batch_gpu = sched.minibatch_size, sched.minibatch_gpu
+                if batch_size % (batch_gpu * world_size):
+                    raise dnnlib.util.UserError(f"minibatch {batch_size} at {sched.resolution}x{sched.resolution} is "
+                                                f"not a multiple of batch-gpu {batch_gpu} x {world_size} processes")
+                rounds = my_rounds(batch_size, batch_gpu, rank, world_size)
+                loader = make_loader(batch_size, batch_gpu)
+            prev_lod = progress["prev_lod"]
+            if reset_opt_for_new_lod and (np.floor(sched.lod) != np.floor(prev_lod) or
+                                          np.ceil(sched.lod) != np.ceil(prev_lod)):
+                G_opt.state.clear()
+                D_opt.state.clear()
+            progress["prev_lod"] = sched.lod
+            for opt, lrate, ratio in ((G_opt, sched.G_lrate, lr_ratios[0]), (D_opt, sched.D_lrate, lr_ratios[1])):
+                for group in opt.param_groups:
+                    group["lr"] = lrate * ratio
+            set_lod(G, sched.lod)
+            set_lod(D, sched.lod)
         shared_gen.manual_seed(random_seed * 1_000_003 + step)
         torch.manual_seed(((random_seed * 1_000_003 + step) * 997 + rank) % 2 ** 63)  # augmentation draws
         if device.type == "cuda":
             torch.cuda.manual_seed(((random_seed * 1_000_003 + step) * 997 + rank) % 2 ** 63)
         reals = [next(loader) for _ in rounds]
         reals = [(to_network_range(x, device), c.to(device) if training_set.label_size else None) for x, c in reals]
+        if sched is not None:
+            reals = [(process_reals(x, sched.lod), c) for x, c in reals]
 
         # G: main loss.
         set_requires_grad(G, True)
@@ -415,13 +532,18 @@ def training_loop(
             sign_sum += real_scores.sign().sum()
             tick_stats.add("Loss/D/loss", d_loss)
             tick_stats.add("Loss/scores/real", real_scores)
+        if not lazy_regularization and loss.r1_gamma > 0:  # configs a-b: R1 in the same step, every step
+            for real, real_c in reals:
+                penalty = loss.D_r1(real, real_c)
+                (penalty.sum() / batch_size).backward()
+                tick_stats.add("Loss/r1_penalty", penalty)
         sum_gradients(D.module.parameters())
         D_opt.step()
         progress["ada_sign_sum"] += float(all_reduce_sum(sign_sum))
         progress["ada_sign_count"] += batch_size
 
         # D: R1, every D_reg_interval steps on the same reals.
-        if loss.r1_gamma > 0 and step % D_reg_interval == 0:
+        if lazy_regularization and loss.r1_gamma > 0 and step % D_reg_interval == 0:
             D_opt.zero_grad(set_to_none=True)
             for real, real_c in reals:
                 penalty = loss.D_r1(real, real_c)
@@ -467,6 +589,7 @@ def training_loop(
         cur_tick = progress["cur_tick"]
         means = tick_stats.means()
         stats = {"Progress/tick": cur_tick, "Progress/kimg": cur_nimg / 1000,
+                 "Progress/lod": sched.lod if sched is not None else 0.0, "Progress/minibatch": batch_size,
                  "Progress/augment": float(augment_pipe.p) if augment_pipe is not None else 0.0,
                  "Timing/total_sec": progress["total_time"], "Timing/sec_per_tick": tick_time,
                  "Timing/sec_per_kimg": tick_time / tick_kimg, "Timing/maintenance_sec": maintenance_time,
@@ -475,15 +598,20 @@ def training_loop(
             f"time {dnnlib.util.format_time(progress['total_time']):<12s} sec/tick {tick_time:<7.1f} "
             f"sec/kimg {tick_time / tick_kimg:<7.2f} maintenance {maintenance_time:<6.1f} "
             f"mem {stats['Resources/peak_mem_gb']:<5.2f} augment {stats['Progress/augment']:.3f} "
-            f"G {means.get('Loss/G/loss', 0):.3f} D {means.get('Loss/D/loss', 0):.3f}")
+            f"G {means.get('Loss/G/loss', 0):.3f} D {means.get('Loss/D/loss', 0):.3f}"
+            + (f" lod {sched.lod:.2f}" if sched is not None else ""))
+        snapshot = network_snapshot_ticks and (cur_tick % network_snapshot_ticks == 0 or done or abort)
         if is_main:
             stats_log.write(stats, cur_nimg)
             if image_snapshot_ticks and (cur_tick % image_snapshot_ticks == 0 or done or abort):
                 save_fakes(f"fakes{cur_nimg // 1000:06d}.png")
-            if network_snapshot_ticks and (cur_tick % network_snapshot_ticks == 0 or done or abort):
+            if snapshot:
                 state = capture_state(G_opt, D_opt, loss, augment_pipe, progress)
                 pkl = save_snapshot(run_dir, (G, D, Gs), state, cur_nimg // 1000)
                 log(f"Saved {pkl}")
+        if snapshot and metric_group is not None:  # every process takes part
+            name = f"network-snapshot-{cur_nimg // 1000:06d}"
+            metric_group.run(metric_ctx, name, run_dir, snapshot_pkl=os.path.join(run_dir, name + ".pkl"))
         if abort:
             break
         tick_start_time = time.time()
