@@ -77,6 +77,9 @@ class Payload:
 def ada_g_state(G, log2):
     """stylegan2-ada-pytorch Generator state_dict (skip architecture) holding our G's variables."""
     s = {"mapping.w_avg": var(G, "dlatent_avg")}
+    if "G_mapping/LabelEmbed/weight" in G.vars:  # StyleGAN2-ADA's label embedding
+        s["mapping.embed.weight"] = var(G, "G_mapping/LabelEmbed/weight").T
+        s["mapping.embed.bias"] = var(G, "G_mapping/LabelEmbed/bias")
     for name in G.vars:
         m = re.fullmatch(r"G_mapping/Dense(\d+)/(weight|bias)", name)
         if m:
@@ -119,6 +122,11 @@ def ada_d_state(D, log2):
     conv("4x4/Conv", "b4.conv")
     s.update({"b4.fc.weight": var(D, "4x4/Dense0/weight").T, "b4.fc.bias": var(D, "4x4/Dense0/bias"),
               "b4.out.weight": var(D, "Output/weight").T, "b4.out.bias": var(D, "Output/bias")})
+    for name in D.vars:  # StyleGAN2-ADA's label mapping: LabelEmbed -> mapping.embed, Mapping{i} -> mapping.fc{i}
+        m = re.fullmatch(r"(LabelEmbed|Mapping(\d+))/(weight|bias)", name)
+        if m:
+            key = f"mapping.{'embed' if m[2] is None else 'fc' + m[2]}.{m[3]}"
+            s[key] = var(D, name).T if m[3] == "weight" else var(D, name)
     return s
 
 
@@ -177,7 +185,7 @@ def module_tree(class_name, state_dict, settings, module_src):
     return root
 
 
-def ada_pickle(nets, marker, flavour="ada-pytorch", architecture="stylegan2"):
+def ada_pickle(nets, marker, flavour="ada-pytorch", architecture="stylegan2", c_dim=0):
     """The bytes of a stylegan2-ada-pytorch (or stylegan3) training pickle of our (G, D, Gs), whose embedded source
     would write `marker` if anything executed it."""
     G, D, Gs = nets
@@ -185,14 +193,14 @@ def ada_pickle(nets, marker, flavour="ada-pytorch", architecture="stylegan2"):
     g, d = G.static_kwargs, D.static_kwargs
     log2 = int(np.log2(g.resolution))
     fp16 = range(log2 + 1 - g.get("num_fp16_res", 0), log2 + 1)
-    init_kwargs = dnnlib.EasyDict(z_dim=g.latent_size, c_dim=0, w_dim=g.dlatent_size, img_resolution=g.resolution,
+    init_kwargs = dnnlib.EasyDict(z_dim=g.latent_size, c_dim=c_dim, w_dim=g.dlatent_size, img_resolution=g.resolution,
                                   img_channels=3, mapping_kwargs=dnnlib.EasyDict(num_layers=g.mapping_layers))
     synthesis_kwargs = dict(channel_base=2 * g.fmap_base, channel_max=g.fmap_max, conv_clamp=g.get("conv_clamp"))
     if flavour == "stylegan3":
         init_kwargs.update(synthesis_kwargs)
     else:
         init_kwargs.synthesis_kwargs = dnnlib.EasyDict(synthesis_kwargs)
-    g_settings = {"": dict(z_dim=g.latent_size, c_dim=0, w_dim=g.dlatent_size, img_resolution=g.resolution,
+    g_settings = {"": dict(z_dim=g.latent_size, c_dim=c_dim, w_dim=g.dlatent_size, img_resolution=g.resolution,
                            img_channels=3, _init_args=(), _init_kwargs=init_kwargs),
                   "mapping": dict(num_layers=g.mapping_layers, w_avg_beta=0.995)}
     for i in range(g.mapping_layers):
@@ -202,10 +210,12 @@ def ada_pickle(nets, marker, flavour="ada-pytorch", architecture="stylegan2"):
         g_settings[b] = dict(architecture="skip", use_fp16=res in fp16, resolution=2 ** res)
         for layer in (["conv1"] if res == 2 else ["conv0", "conv1"]):
             g_settings[f"{b}.{layer}"] = dict(conv_clamp=g.get("conv_clamp"), activation="lrelu", use_noise=True)
-    d_settings = {"": dict(c_dim=0, img_resolution=d.resolution, img_channels=3),
+    d_settings = {"": dict(c_dim=c_dim, img_resolution=d.resolution, img_channels=3),
                   "b4.conv": dict(conv_clamp=None, activation="lrelu"),
                   "b4.mbstd": dict(group_size=4, num_channels=1)}
     d_settings.update((f"b{2 ** res}", dict(architecture="resnet", use_fp16=False)) for res in range(3, log2 + 1))
+    for i in range(d.get("mapping_layers", 0) if c_dim else 0):  # ada-pytorch's D label MappingNetwork
+        d_settings[f"mapping.fc{i}"] = dict(activation="lrelu", bias_gain=0.1)
 
     def generator(net):
         state = ada_g_state(net, log2)
@@ -289,6 +299,113 @@ def test_stylegan2_ada_tensorflow_pickle_loads(tmp_path):
     assert Gs.static_kwargs.conv_clamp == 256 and Gs.static_kwargs.mapping_fmaps == 32
     assert Gs.static_kwargs.synthesis_func == "G_synthesis_stylegan2"
     assert Gs.get_var("lod") == 0
+
+
+def conditional_ada_tf_networks(marker):
+    """A conditional StyleGAN2-ADA TensorFlow (G, D, Gs) in its own names: G_mapping's `LabelEmbed` (label ->
+    latent_size, with bias) instead of StyleGAN2's `LabelConcat`; D's `LabelEmbed` and `Mapping0` label mapping and an
+    `Output` of mapping_fmaps (= nf(0) = 64) features."""
+    nets, _ = official_networks(marker, label_size=4)
+    rnd = np.random.RandomState(5)
+    randn = lambda *shape: (rnd.randn(*shape) * 0.5).astype(np.float32)
+    for G in (nets[0], nets[2]):
+        mapping = G.state["components"]["mapping"].state
+        mapping["variables"] = [("LabelEmbed/weight", randn(4, 32)), ("LabelEmbed/bias", randn(32))] + [
+            (n, v * 100 if n.endswith("weight") else v)  # initialised with std 1 / mapping_lrmul, as trained ones are
+            for n, v in mapping["variables"] if n != "LabelConcat/weight"]
+        G.state["variables"] = [item for item in G.state["variables"] if item[0] != "lod"]
+        G.state["static_kwargs"].update(mapping_fmaps=None, synthesis_func="G_synthesis")
+        G.state["components"]["synthesis"].state["build_func_name"] = "G_synthesis"
+        for comp in G.state["components"].values():
+            comp.state["static_kwargs"].update(mapping_fmaps=None)
+    d = nets[1].state
+    d.update(build_func_name="D_main")
+    d["static_kwargs"].update(mbstd_group_size=4, mapping_layers=1)
+    d["variables"] = [item for item in d["variables"] if not item[0].startswith("Output/")] + [
+        ("LabelEmbed/weight", randn(4, 64)), ("LabelEmbed/bias", randn(64)), ("Mapping0/weight", randn(64, 64)),
+        ("Mapping0/bias", randn(64)), ("Output/weight", randn(64, 64)), ("Output/bias", randn(64))]
+    for state in [net.state for net in nets] + [c.state for G in (nets[0], nets[2]) for c in G.state["components"].values()]:
+        state.update(version=5)
+    return nets
+
+
+def np_dense(x, net, scope, lrmul=1.0, act="linear"):
+    """TF dense_layer + apply_bias_act, plainly: equalised learning rate, bias * lrmul, lrelu with gain sqrt(2)."""
+    w, b = net.get_var(f"{scope}/weight"), net.get_var(f"{scope}/bias")
+    x = x @ (w * (lrmul / np.sqrt(w.shape[0]))) + b * lrmul
+    return np.where(x >= 0, x, 0.2 * x) * np.sqrt(2) if act == "lrelu" else x
+
+
+def np_normalize(x):
+    return x / np.sqrt(np.mean(np.square(x), axis=1, keepdims=True) + 1e-8)
+
+
+def test_conditional_stylegan2_ada_tensorflow_pickle_follows_the_ada_equations(tmp_path):
+    marker = tmp_path / "marker.txt"
+    path = tmp_path / "cifar10.pkl"
+    path.write_bytes(pickle.dumps(conditional_ada_tf_networks(marker), protocol=4))
+    G, D, Gs = load(path)
+    assert not marker.exists()
+    assert Gs.static_kwargs.label_conditioning == D.static_kwargs.label_conditioning == "ada"
+    z = np.random.RandomState(0).randn(4, 32)
+    labels = np.eye(4)[[0, 1, 2, 3]]
+    # G_mapping: normalize(z) ++ normalize(LabelEmbed(c)), then Dense0..3 (lrmul 0.01, lrelu).
+    x = np.concatenate([np_normalize(z), np_normalize(np_dense(labels, Gs, "G_mapping/LabelEmbed"))], axis=1)
+    for i in range(4):
+        x = np_dense(x, Gs, f"G_mapping/Dense{i}", lrmul=0.01, act="lrelu")
+    w = Gs.components.mapping.run(z, labels)
+    assert w.shape == (4, 8, 32) and np.abs(w - x[:, None]).max() < 1e-4 * max(1, np.abs(x).max())
+    avg = Gs.get_var("dlatent_avg")
+    want = Gs.components.synthesis.run(np.repeat((avg + 0.5 * (x - avg))[:, None], 8, axis=1), randomize_noise=False)
+    got = Gs.run(z, labels, truncation_psi=0.5, randomize_noise=False)
+    assert np.abs(got - want).max() < 1e-4 * max(1, np.abs(want).max())
+    other = Gs.run(z, labels[[1, 2, 3, 0]], truncation_psi=0.5, randomize_noise=False)
+    assert np.abs(other - got).max() > 1e-2, "the label does not change the image"
+    # D: features h (4x4/Dense0) -> Output(h) [64], dotted with the mapped label, / sqrt(64). Output(h)[k] is what
+    # StyleGAN2's conditional D with the same variables and label_size=64 gives for the one-hot label e_k.
+    images = np.random.RandomState(1).randn(4, 3, 32, 32)
+    projection = D.clone(label_conditioning="stylegan2", label_size=64)
+    out = np.stack([projection.run(images, np.tile(np.eye(64)[k], (4, 1)))[:, 0] for k in range(64)], axis=1)
+    cmap = np_dense(np_normalize(np_dense(labels, D, "LabelEmbed")), D, "Mapping0", lrmul=0.1, act="lrelu")
+    want = (out * cmap).sum(axis=1, keepdims=True) / np.sqrt(64)
+    got = D.run(images, labels)
+    assert got.shape == (4, 1) and np.abs(got - want).max() < 1e-4 * max(1, np.abs(want).max())
+    assert np.abs(D.run(images, labels[[1, 2, 3, 0]]) - got).max() > 1e-3
+
+
+def test_conditional_ada_pytorch_pickle_and_state_file_load(tmp_path):
+    """cifar10.pkl-style ada-pytorch networks: mapping.embed in G; mapping.embed, mapping.fc0 and a cmap_dim-wide b4.out
+    in D; they compute what the TensorFlow networks they were converted from compute; ada-pytorch-state round trip."""
+    tf_path = tmp_path / "cifar10-tf.pkl"
+    tf_path.write_bytes(pickle.dumps(conditional_ada_tf_networks(tmp_path / "m1"), protocol=4))
+    nets = load(tf_path)
+    marker = tmp_path / "marker.txt"
+    path = tmp_path / "cifar10.pkl"
+    path.write_bytes(ada_pickle(nets, marker, c_dim=4))
+    loaded = load(path)
+    assert not marker.exists()
+    z, labels = np.random.RandomState(0).randn(4, 32), np.eye(4)
+    images = np.random.RandomState(1).randn(4, 3, 32, 32)
+    for a, b in [(loaded, nets)]:
+        for G in (0, 2):
+            want = b[G].run(z, labels, truncation_psi=0.5, randomize_noise=False)
+            assert np.abs(a[G].run(z, labels, truncation_psi=0.5, randomize_noise=False) - want).max() < 1e-5 * max(1, np.abs(want).max())
+        want = b[1].run(images, labels)
+        assert np.abs(a[1].run(images, labels) - want).max() < 1e-5 * max(1, np.abs(want).max())
+    assert loaded[1].static_kwargs.mapping_layers == 1 and loaded[1].static_kwargs.mapping_fmaps == 64
+    # Back to ada-pytorch state dicts: the same tensors (style biases within float32), kwargs with c_dim and cmap_dim.
+    back = tmp_path / "back.pt"
+    checkpoint_formats.save_networks(loaded, str(back), "ada-pytorch-state")
+    ckpt = torch.load(back, weights_only=True)
+    assert ckpt["G_kwargs"]["c_dim"] == 4 and ckpt["G_kwargs"]["mapping_kwargs"]["embed_features"] == 32
+    assert ckpt["D_kwargs"]["cmap_dim"] == 64 and ckpt["D_kwargs"]["mapping_kwargs"]["num_layers"] == 1
+    for key, want in [("G_ema", ada_g_state(nets[2], 5)), ("D", ada_d_state(nets[1], 5))]:
+        assert set(ckpt[key]) == set(want)
+        for name, value in want.items():
+            assert torch.allclose(ckpt[key][name], value.float(), rtol=0, atol=2e-7), name
+    again = load(back)
+    want = nets[1].run(images, labels)
+    assert np.abs(again[1].run(images, labels) - want).max() < 1e-5 * max(1, np.abs(want).max())
 
 
 # ----------------------------------------------------------------------------------------------------------------

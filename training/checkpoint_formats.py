@@ -165,9 +165,8 @@ def _from_ada_tf(state, source):
         state.get("build_func_name") == "G_main" and _is_ada_tf_synthesis(comps.get("synthesis")))
     if not is_ada:
         return state
-    if kwargs.get("label_size"):
-        raise util.UserError(f"{source}: conditional StyleGAN2-ADA networks (label embedding and projection "
-                             "discriminator) are not supported yet")
+    if kwargs.get("label_size"):  # ADA's label embedding (G) and projection discriminator with label mapping (D)
+        kwargs["label_conditioning"] = "ada"
     if state.get("build_func_name") == "D_main":
         kwargs.update(mbstd_kwargs(kwargs.get("mbstd_group_size"), kwargs.get("mbstd_num_features", 1)))
         return dict(state, build_func_name=OUR_MODULE + "D_stylegan2", static_kwargs=kwargs)

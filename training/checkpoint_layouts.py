@@ -123,9 +123,12 @@ def _dense(ours, theirs):
     yield f"{ours}/bias", f"{theirs}.bias", "same"
 
 
-def _ada_g_names(log2, architecture, mapping_layers):
-    """G_main variables <-> stylegan2-ada-pytorch Generator state_dict (legacy.py's table, inverted)."""
+def _ada_g_names(log2, architecture, mapping_layers, conditional=False):
+    """G_main variables <-> stylegan2-ada-pytorch Generator state_dict (legacy.py's table, inverted); conditional:
+    StyleGAN2-ADA's label embedding."""
     yield "dlatent_avg", "mapping.w_avg", "same"
+    if conditional:
+        yield from _dense("G_mapping/LabelEmbed", "mapping.embed")
     for i in range(mapping_layers):
         yield from _dense(f"G_mapping/Dense{i}", f"mapping.fc{i}")
     yield "G_synthesis/4x4/Const/const", "synthesis.b4.const", "const"
@@ -144,8 +147,9 @@ def _ada_g_names(log2, architecture, mapping_layers):
             yield None, f"{block}.skip.resample_filter", "filter"
 
 
-def _ada_d_names(log2, architecture):
-    """D_stylegan2 variables <-> stylegan2-ada-pytorch Discriminator state_dict."""
+def _ada_d_names(log2, architecture, mapping_layers=0, conditional=False):
+    """D_stylegan2 variables <-> stylegan2-ada-pytorch Discriminator state_dict; conditional: StyleGAN2-ADA's label
+    mapping (its Output, b4.out, then has cmap_dim outputs)."""
     def conv(ours, theirs, bias=True):
         yield f"{ours}/weight", f"{theirs}.weight", "conv"
         if bias:
@@ -165,6 +169,10 @@ def _ada_d_names(log2, architecture):
     yield from conv("4x4/Conv", "b4.conv")
     yield from _dense("4x4/Dense0", "b4.fc")
     yield from _dense("Output", "b4.out")
+    if conditional:
+        yield from _dense("LabelEmbed", "mapping.embed")
+        for i in range(mapping_layers):
+            yield from _dense(f"Mapping{i}", f"mapping.fc{i}")
 
 
 def _rosinality_g_names(log2, mapping_layers):
@@ -274,12 +282,21 @@ def _ada_kwargs_from_modules(G, D, source):
     mapping_layers = _count(g, "mapping.fc{}.weight")
     top = f"synthesis.b{res}"
     mbstd = D.child("b4").state["_modules"].get("mbstd")  # None (a plain attribute then) when switched off
+    g_mapping = dict(num_layers=mapping_layers, layer_features=int(g["mapping.fc0.weight"].shape[0]),
+                     lr_multiplier=float(G.setting("mapping.fc0", "bias_gain")),
+                     activation=G.setting("mapping.fc0", "activation"))
+    if "mapping.embed.weight" in g:  # conditional: the label embedding's width
+        g_mapping["embed_features"] = int(g["mapping.embed.weight"].shape[0])
+    d_conditional = {}
+    if "mapping.embed.weight" in d:  # conditional: projection onto the mapped label
+        d_layers = _count(d, "mapping.fc{}.weight")
+        d_conditional = dict(cmap_dim=int(d["b4.out.weight"].shape[0]), mapping_kwargs=dict(
+            num_layers=d_layers, lr_multiplier=float(D.setting("mapping.fc0", "bias_gain")) if d_layers else 0.01,
+            activation=D.setting("mapping.fc0", "activation") if d_layers else "lrelu"))
     G_kwargs = dict(
         z_dim=int(G.state["z_dim"]), c_dim=int(G.state["c_dim"]), w_dim=int(G.state["w_dim"]), img_resolution=res,
         img_channels=int(G.state["img_channels"]),
-        mapping_kwargs=dict(num_layers=mapping_layers, layer_features=int(g["mapping.fc0.weight"].shape[0]),
-                            lr_multiplier=float(G.setting("mapping.fc0", "bias_gain")),
-                            activation=G.setting("mapping.fc0", "activation")),
+        mapping_kwargs=g_mapping,
         synthesis_kwargs=dict(channel_base=2 * g_base, channel_max=g_max, architecture=G.setting(top, "architecture"),
                               num_fp16_res=sum(bool(G.setting(f"synthesis.b{2 ** r}", "use_fp16"))
                                                for r in range(2, log2 + 1)),
@@ -292,7 +309,8 @@ def _ada_kwargs_from_modules(G, D, source):
         conv_clamp=D.setting("b4.conv", "conv_clamp"),
         block_kwargs=dict(activation=D.setting("b4.conv", "activation")),
         epilogue_kwargs=dict(mbstd_group_size=mbstd.state.get("group_size") if mbstd else None,
-                             mbstd_num_channels=int(mbstd.state.get("num_channels", 1)) if mbstd else 0))
+                             mbstd_num_channels=int(mbstd.state.get("num_channels", 1)) if mbstd else 0),
+        **d_conditional)
     return G_kwargs, D_kwargs
 
 
@@ -314,18 +332,26 @@ def _ours_from_ada_kwargs(G_kwargs, D_kwargs):
              nonlinearity=D_kwargs.get("block_kwargs", {}).get("activation", "lrelu"),
              num_fp16_res=D_kwargs.get("num_fp16_res", 0), conv_clamp=D_kwargs.get("conv_clamp"),
              **mbstd_kwargs(e.get("mbstd_group_size", 4), e.get("mbstd_num_channels", 1)))
+    if g["label_size"]:  # ada-pytorch's MappingNetwork: embed_features defaults to w_dim
+        g.update(label_conditioning="ada", label_fmaps=m.get("embed_features") or G_kwargs["w_dim"])
+    if d["label_size"]:  # its Discriminator: cmap_dim defaults to the 4x4 channels; a MappingNetwork's defaults
+        dm = D_kwargs.get("mapping_kwargs", {})
+        cmap_dim = D_kwargs.get("cmap_dim") or min(d["fmap_base"] // 2, d["fmap_max"])
+        if (dm.get("embed_features") or cmap_dim) != cmap_dim or (dm.get("layer_features") or cmap_dim) != cmap_dim:
+            raise util.UserError("only ada-pytorch discriminators whose label mapping is cmap_dim wide throughout "
+                                 "are supported")
+        d.update(label_conditioning="ada", mapping_fmaps=cmap_dim, mapping_layers=dm.get("num_layers", 8),
+                 mapping_lrmul=dm.get("lr_multiplier", 0.01))
     return g, d
 
 
 def networks_from_ada(nets, G_kwargs, D_kwargs, source):
     """(G, D, Gs) from stylegan2-ada-pytorch state dicts {'G', 'D', 'G_ema'} and constructor kwargs."""
-    if G_kwargs["c_dim"] or D_kwargs["c_dim"]:
-        raise util.UserError(f"{source}: conditional stylegan2-ada-pytorch networks (label embedding and projection "
-                             "discriminator) are not supported yet")
     g_kwargs, d_kwargs = _ours_from_ada_kwargs(G_kwargs, D_kwargs)
     log2 = int(np.log2(g_kwargs["resolution"]))
-    g_names = list(_ada_g_names(log2, g_kwargs["architecture"], g_kwargs["mapping_layers"]))
-    d_names = list(_ada_d_names(log2, d_kwargs["architecture"]))
+    g_names = list(_ada_g_names(log2, g_kwargs["architecture"], g_kwargs["mapping_layers"], bool(g_kwargs["label_size"])))
+    d_names = list(_ada_d_names(log2, d_kwargs["architecture"], d_kwargs.get("mapping_layers", 0),
+                                bool(d_kwargs["label_size"])))
     generator = lambda name, key: build_network(generator_state(name, g_kwargs, _to_ours(nets[key], g_names, source)))
     Gs = generator("Gs", "G_ema")
     G = generator("G", "G") if "G" in nets else Gs.clone("G")
@@ -350,23 +376,33 @@ def networks_from_ada_pickle(G_ema, G, D, source):
 def _ada_kwargs_from_ours(G, D):
     """stylegan2-ada-pytorch Generator and Discriminator kwargs that build our G and D's architecture."""
     g, d = _stylegan2_kwargs(G, D, "ada-pytorch-state")
-    if g["label_size"]:
-        raise util.UserError("conditional networks cannot be written as ada-pytorch-state: ada-pytorch embeds "
-                             "labels differently")
+    if (g["label_size"] or d["label_size"]) and (g["label_conditioning"], d["label_conditioning"]) != ("ada", "ada"):
+        raise util.UserError("conditional networks cannot be written as ada-pytorch-state unless they condition on "
+                             "labels as StyleGAN2-ADA does (label_conditioning='ada'): ada-pytorch embeds labels "
+                             "differently")
     mbstd_on = d["mbstd_group_size"] > 1
-    G_kwargs = dict(z_dim=g["latent_size"], c_dim=0, w_dim=g["dlatent_size"], img_resolution=g["resolution"],
-                    img_channels=g["num_channels"],
-                    mapping_kwargs=dict(num_layers=g["mapping_layers"], layer_features=g["mapping_fmaps"],
-                                        lr_multiplier=g["mapping_lrmul"], activation=g["mapping_nonlinearity"]),
+    g_mapping = dict(num_layers=g["mapping_layers"], layer_features=g["mapping_fmaps"],
+                     lr_multiplier=g["mapping_lrmul"], activation=g["mapping_nonlinearity"])
+    d_conditional = {}
+    if g["label_size"]:
+        g_mapping["embed_features"] = g["label_fmaps"] or g["latent_size"]
+    if d["label_size"]:
+        cmap_dim = d["mapping_fmaps"] or sg2.make_nf(d["fmap_base"], 1.0, 1, d["fmap_max"])(0)
+        d_conditional = dict(cmap_dim=cmap_dim, mapping_kwargs=dict(
+            num_layers=d["mapping_layers"], embed_features=cmap_dim, layer_features=cmap_dim,
+            activation=d["nonlinearity"], lr_multiplier=d["mapping_lrmul"]))
+    G_kwargs = dict(z_dim=g["latent_size"], c_dim=g["label_size"], w_dim=g["dlatent_size"],
+                    img_resolution=g["resolution"], img_channels=g["num_channels"], mapping_kwargs=g_mapping,
                     synthesis_kwargs=dict(channel_base=2 * g["fmap_base"], channel_max=g["fmap_max"],
                                           architecture=g["architecture"], num_fp16_res=g["num_fp16_res"],
                                           conv_clamp=g["conv_clamp"], activation=g["nonlinearity"]))
-    D_kwargs = dict(c_dim=0, img_resolution=d["resolution"], img_channels=d["num_channels"],
+    D_kwargs = dict(c_dim=d["label_size"], img_resolution=d["resolution"], img_channels=d["num_channels"],
                     architecture=d["architecture"], channel_base=2 * d["fmap_base"], channel_max=d["fmap_max"],
                     num_fp16_res=d["num_fp16_res"], conv_clamp=d["conv_clamp"],
                     block_kwargs=dict(activation=d["nonlinearity"]),
                     epilogue_kwargs=dict(mbstd_group_size=d["mbstd_group_size"] if mbstd_on else None,
-                                         mbstd_num_channels=d["mbstd_num_features"] if mbstd_on else 0))
+                                         mbstd_num_channels=d["mbstd_num_features"] if mbstd_on else 0),
+                    **d_conditional)
     return G_kwargs, D_kwargs
 
 
@@ -476,8 +512,10 @@ def ada_pytorch_state(nets):
     G, D, Gs = nets
     G_kwargs, D_kwargs = _ada_kwargs_from_ours(G, D)
     log2 = int(np.log2(G_kwargs["img_resolution"]))
-    g_names = list(_ada_g_names(log2, G_kwargs["synthesis_kwargs"]["architecture"], G_kwargs["mapping_kwargs"]["num_layers"]))
-    d_names = list(_ada_d_names(log2, D_kwargs["architecture"]))
+    g_names = list(_ada_g_names(log2, G_kwargs["synthesis_kwargs"]["architecture"],
+                                G_kwargs["mapping_kwargs"]["num_layers"], bool(G_kwargs["c_dim"])))
+    d_names = list(_ada_d_names(log2, D_kwargs["architecture"], D_kwargs.get("mapping_kwargs", {}).get("num_layers", 0),
+                                bool(D_kwargs["c_dim"])))
     return dict(G=_to_theirs(G, g_names), D=_to_theirs(D, d_names), G_ema=_to_theirs(Gs, g_names),
                 G_kwargs=G_kwargs, D_kwargs=D_kwargs)
 

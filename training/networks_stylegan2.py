@@ -167,6 +167,17 @@ class ConstInput(nn.Module):
         return self.const.expand(batch_size, -1, -1, -1)
 
 
+def normalize_2nd_moment(x, eps=1e-8):
+    """x scaled to unit mean square over dim 1 (the mapping networks' latent normalisation)."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+# How labels condition the networks: "stylegan2" (the original release: `LabelConcat` in G, an `Output` score per
+# label dotted with the label in D) or "ada" (StyleGAN2-ADA: G's `LabelEmbed` dense layer, normalised separately from
+# Z; D's `LabelEmbed` + `Mapping{i}` label mapping and a projection `Output` of mapping_fmaps features).
+LABEL_CONDITIONING = ("stylegan2", "ada")
+
+
 class LabelEmbedding(nn.Module):
     """`LabelConcat/weight` [label_size, latent_size]: labels projected to latent size (no learning-rate scaling)."""
 
@@ -188,14 +199,20 @@ class MappingNetwork(nn.Module):
 
     def __init__(self, latent_size=512, label_size=0, dlatent_size=512, dlatent_broadcast=None, mapping_layers=8,
                  mapping_fmaps=512, mapping_lrmul=0.01, mapping_nonlinearity="lrelu", normalize_latents=True,
-                 dtype="float32", **_kwargs):
+                 dtype="float32", label_conditioning="stylegan2", label_fmaps=None, **_kwargs):
         super().__init__()
+        assert label_conditioning in LABEL_CONDITIONING, f"unknown label_conditioning '{label_conditioning}'"
         self.latent_size, self.label_size, self.dlatent_size = latent_size, label_size, dlatent_size
         self.dlatent_broadcast, self.normalize_latents = dlatent_broadcast, normalize_latents
-        self.mapping_layers = mapping_layers
-        if label_size:
+        self.mapping_layers, self.label_conditioning = mapping_layers, label_conditioning
+        in_features = latent_size
+        if label_size and label_conditioning == "ada":  # StyleGAN2-ADA: dense embedding, label_fmaps wide
+            label_fmaps = latent_size if label_fmaps is None else label_fmaps
+            self.LabelEmbed = Dense(label_size, label_fmaps)
+            in_features += label_fmaps
+        elif label_size:
             self.LabelConcat = LabelEmbedding(label_size, latent_size)
-        in_features = latent_size * 2 if label_size else latent_size
+            in_features += latent_size
         for layer_idx in range(mapping_layers):
             out_features = dlatent_size if layer_idx == mapping_layers - 1 else mapping_fmaps
             self.add_module(f"Dense{layer_idx}", Dense(in_features, out_features, act=mapping_nonlinearity,
@@ -214,9 +231,14 @@ class MappingNetwork(nn.Module):
         if self.label_size:
             assert labels_in is not None and labels_in.shape == (x.shape[0], self.label_size), \
                 f"expected labels of shape [N, {self.label_size}]"
-            x = torch.cat([x, self.LabelConcat(labels_in.to(torch.float32))], dim=1)
-        if self.normalize_latents:
-            x = x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
+        if self.label_size and self.label_conditioning == "ada":  # Z and the embedded label normalised separately
+            x = normalize_2nd_moment(x) if self.normalize_latents else x
+            x = torch.cat([x, normalize_2nd_moment(self.LabelEmbed(labels_in.to(torch.float32)))], dim=1)
+        else:
+            if self.label_size:
+                x = torch.cat([x, self.LabelConcat(labels_in.to(torch.float32))], dim=1)
+            if self.normalize_latents:
+                x = normalize_2nd_moment(x)
         for layer_idx in range(self.mapping_layers):
             x = getattr(self, f"Dense{layer_idx}")(x)
         if self.dlatent_broadcast is not None:
@@ -485,12 +507,23 @@ class Discriminator(nn.Module):
     def __init__(self, num_channels=3, resolution=1024, label_size=0, fmap_base=16 << 10, fmap_decay=1.0,
                  fmap_min=1, fmap_max=512, architecture="resnet", nonlinearity="lrelu", mbstd_group_size=4,
                  mbstd_num_features=1, dtype="float32", resample_kernel=(1, 3, 3, 1), num_fp16_res=0,
-                 conv_clamp=None, **_kwargs):
+                 conv_clamp=None, label_conditioning="stylegan2", mapping_layers=0, mapping_fmaps=None,
+                 mapping_lrmul=0.1, **_kwargs):
         super().__init__()
         resolution_log2 = check_resolution_and_architecture(resolution, architecture)
+        assert label_conditioning in LABEL_CONDITIONING, f"unknown label_conditioning '{label_conditioning}'"
         fp16 = fp16_resolutions(resolution_log2, num_fp16_res)
         nf = make_nf(fmap_base, fmap_decay, fmap_min, fmap_max)
         self.resolution_log2, self.label_size = resolution_log2, label_size
+        # StyleGAN2-ADA's projection discriminator: labels mapped to cmap_dim = mapping_fmaps features.
+        self.cmap_dim = (nf(0) if mapping_fmaps is None else mapping_fmaps) \
+            if label_size and label_conditioning == "ada" else 0
+        self.mapping_layers = mapping_layers if self.cmap_dim else 0
+        if self.cmap_dim:
+            self.LabelEmbed = Dense(label_size, self.cmap_dim)
+            for idx in range(self.mapping_layers):
+                self.add_module(f"Mapping{idx}", Dense(self.cmap_dim, self.cmap_dim, act=nonlinearity,
+                                                       lrmul=mapping_lrmul))
         for res in range(resolution_log2, 2, -1):
             block = DiscriminatorBlock(res, nf, num_channels, architecture,
                                        has_fromrgb=architecture == "skip" or res == resolution_log2,
@@ -501,7 +534,7 @@ class Discriminator(nn.Module):
         self.add_module("4x4", DiscriminatorEpilogue(nf, num_channels, architecture == "skip" or resolution_log2 == 2,
                                                      mbstd_group_size, mbstd_num_features, nonlinearity,
                                                      conv_clamp))
-        self.Output = Dense(nf(0), max(label_size, 1))
+        self.Output = Dense(nf(0), self.cmap_dim or max(label_size, 1))
 
         self.input_names = ["images_in", "labels_in"]
         self.input_shapes = [[None, num_channels, resolution, resolution], [None, label_size]]
@@ -509,6 +542,10 @@ class Discriminator(nn.Module):
         self.output_shapes = [[None, 1]]
 
     def forward(self, images_in, labels_in=None):
+        if self.cmap_dim:  # the label mapping, done first as in the original
+            cmap = normalize_2nd_moment(self.LabelEmbed(labels_in.to(torch.float32)))
+            for idx in range(self.mapping_layers):
+                cmap = getattr(self, f"Mapping{idx}")(cmap)
         x, y = None, images_in.to(torch.float32)
         for res in range(self.resolution_log2, 1, -1):
             block = getattr(self, f"{2 ** res}x{2 ** res}")
@@ -517,7 +554,9 @@ class Discriminator(nn.Module):
             else:
                 x = block(x, y)
         x = self.Output(x)
-        if self.label_size:
+        if self.cmap_dim:
+            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+        elif self.label_size:
             x = (x * labels_in.to(torch.float32)).sum(dim=1, keepdim=True)
         return x
 
