@@ -114,14 +114,6 @@ def run_metrics(args):
         print(f"Done: results in {job.run_dir}", flush=True)
 
 
-def _str_to_bool(v):
-    if v.lower() in ("yes", "true", "t", "y", "1"):
-        return True
-    if v.lower() in ("no", "false", "f", "n", "0"):
-        return False
-    raise argparse.ArgumentTypeError("boolean value expected (true/false)")
-
-
 _examples = """examples:
 
   python %(prog)s --data-dir=~/datasets --network=gdrive:networks/stylegan2-ffhq-config-f.pkl --metrics=fid50k,ppl_wend --dataset=ffhq --mirror-augment=true
@@ -146,7 +138,7 @@ def main(argv=None):
     add("--data-dir", help="Dataset root directory (with --dataset)")
     add("--data", metavar="PATH", help="Dataset: a TFRecord directory, image folder or zip")
     add("--mirror-augment", help="Mirror the dataset for the legacy metrics (default: %(default)s)", default=False,
-        type=_str_to_bool, metavar="BOOL")
+        type=dnnlib.util.str_to_bool, metavar="BOOL")
     add("--num-gpus", help="Processes to use: one per GPU, or gloo processes on the CPU (default: %(default)s)",
         type=int, default=1, metavar="N")
     metric_base.add_feature_network_args(add)

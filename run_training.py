@@ -42,14 +42,6 @@ _RESUMABLE_OVERRIDES = ("total_kimg", "image_snapshot_ticks", "network_snapshot_
                         "metric_weights")
 
 
-def _str_to_bool(v):
-    if v.lower() in ("yes", "true", "t", "y", "1"):
-        return True
-    if v.lower() in ("no", "false", "f", "n", "0"):
-        return False
-    raise argparse.ArgumentTypeError("boolean value expected (true/false)")
-
-
 def _lod_kimg(s):
     values = [float(v) for v in s.split(",")]
     if len(values) not in (1, 2) or min(values) < 0:
@@ -271,9 +263,9 @@ def main(argv=None):
         help="Processes to spawn (one per GPU; gloo processes on the CPU)")
     add("--total-kimg", "--kimg", type=float, metavar="KIMG", help="Training length in thousands of images")
     add("--gamma", type=float, help="R1 regularisation weight (default depends on the config)")
-    add("--mirror-augment", "--mirror", type=_str_to_bool, default=False, metavar="BOOL",
+    add("--mirror-augment", "--mirror", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
         help="Add x-flipped copies of the dataset (default: false)")
-    add("--cond", type=_str_to_bool, default=False, metavar="BOOL",
+    add("--cond", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
         help="Train a conditional network on the dataset's labels (default: false)")
     add("--metrics", type=_metric_list, help="Metrics at each network snapshot, comma-separated (e.g. fid50k,"
         "ppl_wend), or none (default); see run_metrics.py")

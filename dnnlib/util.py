@@ -159,6 +159,15 @@ def nonnegative_int(text):
     return int(text)
 
 
+def str_to_bool(text):
+    """argparse type for the original's boolean flags (--mirror-augment=true)."""
+    if text.lower() in ('yes', 'true', 't', 'y', '1'):
+        return True
+    if text.lower() in ('no', 'false', 'f', 'n', '0'):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
 def float_list(text):
     try:
         return [float(item) for item in text.split(',')]
@@ -523,6 +532,15 @@ def open_url(url, cache_dir=None, num_attempts=10, verbose=True, return_filename
 
 # ----------------------------------------------------------------------------
 # Progress output.
+
+
+def file_sha256(path):
+    """Hex SHA256 of a file, read in chunks (checks downloads whose URL or name gives the hash)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for chunk in iter(lambda: file.read(1 << 24), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def format_time(seconds):

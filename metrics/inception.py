@@ -51,7 +51,6 @@ Weights, loaded by `load_inception` (all hold the same TF graph's constants, por
   source of its build function and its variable names are not published, and it cannot be downloaded here to read.
 """
 
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -466,11 +465,7 @@ def load_inception(path_or_url=None, cache_dir=None, preprocess="nvidia", device
     except dnnlib.util.UserError as err:
         raise dnnlib.util.UserError(f"Inception weights are not available ({err}); {_WEIGHTS_HELP}") from None
     if source == FID_WEIGHTS_URL:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for chunk in iter(lambda: file.read(1 << 24), b""):
-                digest.update(chunk)
-        if not digest.hexdigest().startswith("6726825d"):  # torch.hub's convention: the name holds a SHA256 prefix
+        if not dnnlib.util.file_sha256(path).startswith("6726825d"):  # torch.hub's convention: the name holds a SHA256 prefix
             raise dnnlib.util.UserError(f"{path} is corrupt (its SHA256 does not start with 6726825d, as its name "
                                         f"says); delete it to download it again, or {_WEIGHTS_HELP}")
     model = inception_from_tensors(read_inception_tensors(path), source=os.path.basename(path), preprocess=preprocess)

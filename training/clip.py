@@ -508,11 +508,7 @@ def load_clip(path_or_url=None, device=None, quick_gelu=None, cache_dir=None, ve
     except dnnlib.util.UserError as err:
         raise dnnlib.util.UserError(f"CLIP weights are not available ({err}); {_WEIGHTS_HELP}") from None
     if source == OPENAI_VIT_B_32_URL:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for chunk in iter(lambda: file.read(1 << 24), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != source.split("/")[-2]:  # OpenAI's URLs name the file's SHA256
+        if dnnlib.util.file_sha256(path) != source.split("/")[-2]:  # OpenAI's URLs name the file's SHA256
             raise dnnlib.util.UserError(f"{path} is corrupt (its SHA256 does not match {source}); delete it to "
                                         f"download it again, or {_WEIGHTS_HELP}")
     if quick_gelu is None:
