@@ -47,8 +47,9 @@ def records(run_dir):
 
 
 @pytest.fixture(scope="module")
-def single_run(files):
-    """One in-process run of METRICS: its run directory."""
+def single_run(files, single_thread):
+    """One in-process run of METRICS: its run directory. One thread, as each process of the two-process run (a
+    different thread count may reduce in another order: results would then agree only to float rounding)."""
     try:
         run_metrics.main(args_for(files, files.root / "single"))
     finally:
