@@ -264,6 +264,7 @@ def test_interpolation_video_passes_through_the_seeds(tmp_path, small_pkl):
     assert sorted(frames) == [f"frame{i:05d}.png" for i in range(5)]
     reference = run_cli("generate-images", f"--network={small_pkl}", "--seeds=3,4", "--noise-mode=const",
                         "--truncation-psi=0.5", "--result-dir", str(tmp_path / "ref"))
+    assert reference.returncode == 0, reference.stderr
     ref = read_images(only_subdir(tmp_path / "ref"))
     assert np.abs(frames["frame00000.png"].astype(int) - ref["seed0003.png"]).max() <= 1
     assert np.abs(frames["frame00004.png"].astype(int) - ref["seed0004.png"]).max() <= 1
