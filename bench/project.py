@@ -56,7 +56,7 @@ sys.path.insert(0, REPO_ROOT)
 sys.path.insert(1, os.path.join(REPO_ROOT, "tests"))  # conftest, as the tests import it (a site-packages 'tests'
 # package may shadow the directory)
 import dnnlib  # noqa: E402
-from bench.train import cpu_model, proc_status_bytes, reference_ops, sync  # noqa: E402
+from bench.train import cpu_model, print_peak_memory, reference_ops, sync  # noqa: E402
 from conftest import SMALL_G_KWARGS, make_lpips_network  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
 from training.projector import LOSSES, Projector  # noqa: E402
@@ -103,17 +103,7 @@ def memory_child(resolution, path, args):
     device = torch.device(args.device)
     Gs, lpips = build(resolution, device)
     proj = make_projector(path, Gs, lpips, args.space, targets_for(Gs, args.batch))
-    if device.type == "cuda":
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-    else:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the RSS high-water mark (VmHWM) to the current RSS (Linux >= 4.0)
-        before = proc_status_bytes("VmRSS")
-    timed_step(proj, path, device)
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else proc_status_bytes("VmHWM")
-    print(json.dumps(dict(step=peak - before, total=peak)))
+    print_peak_memory(device, lambda: timed_step(proj, path, device))
 
 
 def measure_memory(resolution, path, args):

@@ -315,6 +315,12 @@ def memory_child(setup, path, args):
     trainer = Trainer(path, G, D, c, device)
     del G, D
     trainer.create_optimizer_state()
+    print_peak_memory(device, trainer.step)
+
+
+def print_peak_memory(device, step):
+    """Run step() and print, as JSON, its peak memory above what was in use before it ('step') and the peak itself
+    ('total'): torch.cuda.max_memory_allocated on CUDA, the RSS high-water mark (VmHWM) on the CPU."""
     if device.type == "cuda":
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -323,7 +329,7 @@ def memory_child(setup, path, args):
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the RSS high-water mark (VmHWM) to the current RSS (Linux >= 4.0)
         before = proc_status_bytes("VmRSS")
-    trainer.step()
+    step()
     if device.type == "cuda":
         sync(device)
         peak = torch.cuda.max_memory_allocated(device)
