@@ -609,8 +609,7 @@ class SynthesisNetworkRevised(nn.Module):
         self.output_names = ["images_out"]
         self.output_shapes = [[None, num_channels, resolution, resolution]]
 
-    def noise_shapes(self):
-        return [list(getattr(self, f"noise{i}").shape) for i in range(self.num_layers - 1)]
+    noise_shapes = SynthesisNetwork.noise_shapes  # the same noise{i} buffers, one per layer but the last
 
     def _torgb(self, res, x, dlatents, fused_modconv):
         layer = getattr(self, f"ToRGB_lod{self.resolution_log2 - res}")
