@@ -1,65 +1,176 @@
-"""Generation speed of a config-f generator (random weights): images/s, fused vs. unfused modulated convolution.
+"""Generation and mapping speed of a config-f StyleGAN2: our default path against our reference path and, given a
+checkout, stylegan2-ada-pytorch (or stylegan3), all in one process on the same official-format pickle.
 
-    python bench/generate.py                      # 256x256 and 1024x1024, batch 1 and 8, on the CPU
-    python bench/generate.py --resolutions=256 --batch-sizes=4 --min-time=20
+    python bench/generate.py                                   # CPU: 256 at batch 1 and 8, 1024 at batch 1
+    python bench/generate.py --peer /path/to/stylegan2-ada-pytorch --precision bf16
+    python bench/generate.py --resolutions 256,1024 --batch-sizes 1,8,32 --device cuda
 
-Both paths run in the same process on the same network and inputs, so the ratio holds however busy the machine is;
-the absolute images/s move with it. Prints one row per (resolution, batch) and the largest difference between the
-two paths' uint8 images.
+The networks are config-f (G_main with its default kwargs, 8 mapping layers) with random weights, written as an
+official-format (G, D, Gs) pickle to a temporary file and loaded back from it by every path. Paths:
+  ours   Gs.run(z, None, truncation_psi=0.5, randomize_noise=False) with the uint8 NHWC output transform: the
+         default path (on the CPU: unfused modulated convolution in channels-last; CUDA kernels on GPUs).
+  ref    the same call inside dnnlib.ops.reference_path(): the original's arithmetic in plain PyTorch ops (fused
+         modulated convolution, NCHW, ops on impl='ref').
+  peer   the peer's G_ema(z, None, truncation_psi=0.5, noise_mode='const') loaded by its legacy.py, converted to
+         uint8 NHWC as its generate.py does; its ops take their own CPU/CUDA paths.
+  bf16   (--precision bf16) ours under torch.autocast(dtype=bfloat16); a separate row, never the default.
+Each call generates one batch from the same latents. The paths take turns (order reversed every other round) until
+each has --min-time seconds and 3 calls; images/s is the batch over the median call. 'vs ref' and 'vs peer' are
+the other path's median time over ours (above 1: ours is faster). GFLOP/img counts the convolutions and matrix
+products of one call (torch's FlopCounterMode); '% peak' sets the achieved rate against a 4096x4096 matrix
+product's on this machine. Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
+The mapping rows time the mapping network alone (z -> W, batch --mapping-batch).
 """
 
 import argparse
+import contextlib
 import os
-import platform
-import statistics
 import sys
-import time
+import tempfile
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dnnlib  # noqa: E402
+import dnnlib.ops  # noqa: E402
 import dnnlib.tflib as tflib  # noqa: E402
+from bench import common  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
+from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
+from pretrained_networks import load_networks_file  # noqa: E402
+
+TO_UINT8 = dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True)
 
 
-def images_per_second(Gs, z, fused_modconv, min_time, min_repeats):
-    """Median images/s over repeated Gs.run calls after one warm-up call; also returns the last images."""
-    kwargs = dict(truncation_psi=0.5, randomize_noise=False, fused_modconv=fused_modconv,
-                  output_transform=dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True))
-    images = Gs.run(z, None, **kwargs)  # warm-up: allocator, oneDNN primitive caches
-    times = []
-    while len(times) < min_repeats or sum(times) < min_time:
-        start = time.perf_counter()
-        images = Gs.run(z, None, **kwargs)
-        times.append(time.perf_counter() - start)
-    return len(z) / statistics.median(times), images
+def write_configf_pickle(resolution, path):
+    """Random config-f networks (seed 0) as an official-format (G, D, Gs) pickle."""
+    torch.manual_seed(0)
+    G = Network("G", func_name="training.networks_stylegan2.G_main", resolution=resolution)
+    D = Network("D", func_name="training.networks_stylegan2.D_stylegan2", resolution=resolution)
+    save_network_pkl((G, D, G.clone("Gs")), path)
+
+
+def generation_paths(Gs, peer_G, z, device, precision):
+    """name -> callable returning uint8 NHWC images of the batch z."""
+    def ours():
+        return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
+
+    def ref():
+        with dnnlib.ops.reference_path():
+            return ours()
+
+    paths = dict(ours=ours, ref=ref)
+    if peer_G is not None:
+        z_peer = torch.as_tensor(z, dtype=torch.float32, device=device)
+
+        def peer():
+            with torch.inference_mode():
+                img = peer_G(z_peer, None, truncation_psi=0.5, noise_mode="const")
+                return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        paths["peer"] = peer
+    if precision == "bf16":
+        def bf16():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                return ours()
+        paths["bf16"] = bf16
+    return paths
+
+
+def mapping_paths(Gs, peer_G, z, device):
+    def ours():
+        return Gs.components.mapping.run(z, None)
+
+    def ref():
+        with dnnlib.ops.reference_path():
+            return ours()
+
+    paths = dict(ours=ours, ref=ref)
+    if peer_G is not None:
+        z_peer = torch.as_tensor(z, dtype=torch.float32, device=device)
+
+        def peer():
+            with torch.inference_mode():
+                return peer_G.mapping(z_peer, None).cpu().numpy()
+        paths["peer"] = peer
+    return paths
+
+
+def measure(paths, device, args):
+    """Median seconds per call, FLOPs, peak memory and output of every path."""
+    times, _ = common.time_paths(paths, device, args.min_time)
+    rows = {}
+    for name, fn in paths.items():
+        out = fn()
+        flops = common.count_flops(fn)
+        memory = None if args.no_memory else common.peak_memory(fn, device)
+        rows[name] = dict(seconds=times[name], flops=flops, memory=memory, output=out)
+    return rows
+
+
+def print_rows(title, rows, items, unit, peak):
+    ours = rows["ours"]
+    for name, r in rows.items():
+        rate = items / r["seconds"]
+        gflop = r["flops"] / items / 1e9
+        achieved = r["flops"] / r["seconds"]
+        vs_ref = rows["ref"]["seconds"] / r["seconds"] if name == "ours" else None
+        vs_peer = rows["peer"]["seconds"] / r["seconds"] if name == "ours" and "peer" in rows else None
+        diff = np.abs(r["output"].astype(np.float64) - ours["output"].astype(np.float64)).max()
+        memory = "-" if r["memory"] is None else f"{r['memory'] / 2**20:.0f}"
+        print(f"{title:>16} {name:>5} {rate:>9.3f} {unit:<5} {gflop:>9.4g} {achieved / 1e9:>8.1f} "
+              f"{100 * achieved / peak:>6.1f} {memory:>8} {fmt(vs_ref):>7} {fmt(vs_peer):>8} {fmt(diff, '.3g'):>9}",
+              flush=True)
+
+
+def fmt(value, spec=".2f"):
+    return "" if value is None else format(value, spec)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolutions", type=dnnlib.util.parse_num_range, default="256,1024")
-    parser.add_argument("--batch-sizes", type=dnnlib.util.parse_num_range, default="1,8")
+    parser.add_argument("--batch-sizes", type=dnnlib.util.parse_num_range,
+                        help="default: 1,8 on the CPU (1024: 1 only), 1,8,32 on CUDA")
+    parser.add_argument("--mapping-batch", type=int, default=256, help="batch of the mapping rows (default: 256)")
+    parser.add_argument("--peer", metavar="PATH", help="checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: add a bfloat16 row")
     parser.add_argument("--min-time", type=float, default=10.0, help="seconds to time each path (default: 10)")
-    parser.add_argument("--min-repeats", type=int, default=2)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dnnlib.util.keep_freed_memory()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"device {args.device}")
-    print(f"{'resolution':>10} {'batch':>5} {'fused img/s':>12} {'unfused img/s':>14} {'fused/unfused':>14} "
-          f"{'max |diff| uint8':>17}")
-    for resolution in args.resolutions:
-        torch.manual_seed(0)
-        Gs = Network("Gs", func_name="G_main", resolution=resolution).to(args.device)  # config-f kwargs
-        for batch in args.batch_sizes:
-            z = np.random.RandomState(0).randn(batch, *Gs.input_shape[1:])
-            fused, fused_images = images_per_second(Gs, z, True, args.min_time, args.min_repeats)
-            unfused, unfused_images = images_per_second(Gs, z, False, args.min_time, args.min_repeats)
-            diff = np.abs(fused_images.astype(int) - unfused_images.astype(int)).max()
-            print(f"{resolution:>10} {batch:>5} {fused:>12.3f} {unfused:>14.3f} {fused / unfused:>14.2f} {diff:>17}",
-                  flush=True)
+    peak = common.matmul_peak(device)
+    print(common.machine_line(device))
+    print(f"measured peak: {peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
+    if args.precision == "bf16":
+        print(f"measured peak: {common.matmul_peak(device, torch.bfloat16) / 1e9:.1f} GFLOP/s (bfloat16)")
+    print(f"{'workload':>16} {'path':>5} {'rate':>9} {'':<5} {'GFLOP/img':>9} {'GFLOP/s':>8} {'% peak':>6} "
+          f"{'mem MiB':>8} {'vs ref':>7} {'vs peer':>8} {'max diff':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for resolution in args.resolutions:
+            pkl = os.path.join(tmp, f"configf-{resolution}.pkl")
+            write_configf_pickle(resolution, pkl)
+            with open(pkl, "rb") as f:
+                _G, _D, Gs = load_networks_file(f, source=pkl)
+            Gs = Gs.to(device)
+            peer_G = common.load_peer_generator(args.peer, pkl, device) if args.peer else None
+            batches = args.batch_sizes or ([1, 8, 32] if device.type == "cuda" else [1] if resolution > 256 else [1, 8])
+            for batch in batches:
+                z = np.random.RandomState(0).randn(batch, *Gs.input_shape[1:])
+                rows = measure(generation_paths(Gs, peer_G, z, device, args.precision), device, args)
+                print_rows(f"gen {resolution} b{batch}", rows, batch, "img/s", peak)
+            z = np.random.RandomState(0).randn(args.mapping_batch, *Gs.input_shape[1:])
+            rows = measure(mapping_paths(Gs, peer_G, z, device), device, args)
+            print_rows(f"mapping b{args.mapping_batch}", rows, args.mapping_batch, "z/s", peak)
+            del Gs, peer_G, _G, _D
+            with contextlib.suppress(OSError):
+                os.remove(pkl)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ writes, the download cache and URL opening."""
 
 import argparse
 import contextlib
+import ctypes
 import glob
 import hashlib
 import io
@@ -64,13 +65,32 @@ def _describe_os_error(err):
     return str(err)
 
 
+def keep_freed_memory():
+    """Make glibc keep freed memory for reuse instead of handing large blocks back to the system.
+
+    By default every allocation above 32 MiB (one activation tensor of a batch at 256x256) is a fresh mmap whose
+    pages the kernel zero-fills on first touch, and every free unmaps it again: on a CPU that costs as much as the
+    arithmetic of many layers (about 1.15x on generation, docs/performance.md). The price is a process that
+    keeps its peak memory until it exits. No-op where glibc's mallopt is not available.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
+
+
 def cli_main(main_fn, *args, **kwargs):
     """Run main_fn(*args, **kwargs) as a command-line entry point.
 
-    User mistakes end the process with a one-line 'error: ...' on stderr and
-    exit code 1, Ctrl-C with exit code 130; any other exception is a bug and
+    The process keeps freed memory for reuse (`keep_freed_memory()`). User
+    mistakes end the process with a one-line 'error: ...' on stderr and exit
+    code 1, Ctrl-C with exit code 130; any other exception is a bug and
     propagates with its traceback.
     """
+    keep_freed_memory()
     try:
         return main_fn(*args, **kwargs)
     except UserError as err:

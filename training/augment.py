@@ -100,7 +100,8 @@ _band_filter_cache = {}  # (device, dtype) -> tensor of _BAND_FILTERS.
 def _band_filter_tensor(device, dtype):
     key = (device, dtype)
     if key not in _band_filter_cache:
-        _band_filter_cache[key] = torch.as_tensor(_BAND_FILTERS, dtype=dtype, device=device)
+        with torch.inference_mode(False):  # usable by autograd even when first made under inference_mode
+            _band_filter_cache[key] = torch.as_tensor(_BAND_FILTERS, dtype=dtype, device=device)
     return _band_filter_cache[key]
 
 # ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dnnlib.ops import reference_path_enabled
 from dnnlib.ops.bias_act import bias_act
 from dnnlib.ops.upfirdn2d import conv2d, conv_downsample_2d, downsample_2d, upsample_2d, upsample_conv_2d
 from dnnlib.tflib.network import Network, register_build_func
@@ -27,6 +28,15 @@ def check_resolution_and_architecture(resolution, architecture):
     assert resolution == 2 ** resolution_log2 and resolution >= 4, "resolution must be a power of two >= 4"
     assert architecture in ("orig", "skip", "resnet"), f"unknown architecture '{architecture}'"
     return resolution_log2
+
+
+def choose_fused_modconv(fused_modconv, network_default, device):
+    """The modulated convolution of a synthesis pass: the caller's choice; else on the CPU the unfused one in
+    channels-last, which is faster there (docs/performance.md) with the same images; else, and always on the
+    reference path, the network's own (the original's default: fused)."""
+    if fused_modconv is not None:
+        return fused_modconv
+    return network_default if device.type != "cpu" or reference_path_enabled() else False
 
 
 def block_dtype(use_fp16, device):
@@ -95,9 +105,10 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
     """The StyleGAN2 convolution: weights scaled per sample by `styles`, then normalised ("demodulated").
 
     x: [N, I, H, W]; weight: [k, k, I, O], already multiplied by its runtime coefficient; styles: [N, I].
-    fused_modconv=True runs one grouped convolution with per-sample weights; False scales the activations
-    instead and runs a plain convolution; the two agree up to float rounding. Weights and styles are float32;
-    the convolution runs in x's dtype."""
+    fused_modconv=True runs one grouped convolution with per-sample weights, as the original; False scales the
+    activations instead and runs one plain convolution for the batch (any memory format, e.g. channels-last), with
+    the demodulation coefficients from one small matrix product. The two agree up to float rounding. Weights and
+    styles are float32; the convolution runs in x's dtype."""
     batch, in_channels, height, width = x.shape
     kernel, _, _, out_channels = weight.shape
     assert styles.shape == (batch, in_channels)
@@ -112,9 +123,11 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
         w = ww.reshape(batch * out_channels, in_channels, kernel, kernel).permute(2, 3, 1, 0).to(x.dtype)
     else:
         if demodulate:
-            ww = weight[np.newaxis] * styles[:, np.newaxis, np.newaxis, :, np.newaxis]  # [NkkIO]
-            d = torch.rsqrt(ww.square().sum(dim=[1, 2, 3]) + 1e-8).to(x.dtype)  # [NO]
+            # sum over k, k, i of (w * s_i)^2 = (s^2) @ (w^2 summed over the kernel taps): [N, O].
+            d = torch.rsqrt(styles.square() @ weight.square().sum(dim=[0, 1]).to(styles.dtype) + 1e-8).to(x.dtype)
         x = x * styles.to(x.dtype)[:, :, np.newaxis, np.newaxis]
+        if x.device.type == "cpu" and not reference_path_enabled():
+            x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fastest layout; kept by what follows
         w = weight.to(x.dtype)
 
     x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w)
@@ -122,7 +135,8 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
     if fused_modconv:
         x = x.reshape(batch, out_channels, x.shape[2], x.shape[3])
     elif demodulate:
-        x = x * d[:, :, np.newaxis, np.newaxis]
+        d = d[:, :, np.newaxis, np.newaxis]
+        x = x.mul_(d) if not torch.is_grad_enabled() else x * d  # x is the convolution's fresh output
     return x
 
 
@@ -152,7 +166,8 @@ class ModulatedConv2dLayer(nn.Module):
                              resample_kernel=self.resample_kernel,
                              fused_modconv=self.fused_modconv if fused_modconv is None else fused_modconv)
         if self.noise_strength is not None and noise is not None:
-            x = x + (noise * self.noise_strength).to(x.dtype)
+            noise = (noise * self.noise_strength).to(x.dtype)
+            x = x.add_(noise) if not torch.is_grad_enabled() else x + noise  # x is modulated_conv2d's fresh output
         return bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=self.conv_clamp)
 
 
@@ -334,7 +349,7 @@ class SynthesisNetwork(nn.Module):
         assert dlatents_in.shape[1:] == (self.num_layers, self.dlatent_size), dlatents_in.shape
         dlatents_in = dlatents_in.to(torch.float32)
         randomize_noise = self.randomize_noise if randomize_noise is None else randomize_noise
-        fused_modconv = self.fused_modconv if fused_modconv is None else fused_modconv
+        fused_modconv = choose_fused_modconv(fused_modconv, self.fused_modconv, dlatents_in.device)
         if noise_inputs is None:
             batch = dlatents_in.shape[0]
             noise_inputs = [torch.randn([batch] + shape[1:], device=dlatents_in.device) if randomize_noise
@@ -343,7 +358,7 @@ class SynthesisNetwork(nn.Module):
         x = y = None
         for res in range(2, self.resolution_log2 + 1):
             x, y = getattr(self, f"{2 ** res}x{2 ** res}")(x, y, dlatents_in, noise_inputs, fused_modconv)
-        return y
+        return y.contiguous()  # NCHW, whichever layout the layers ran in
 
 
 # Arguments of G_main itself; everything else in its kwargs goes to the components, as in the original.

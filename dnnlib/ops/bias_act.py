@@ -12,10 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import custom_ops
+from . import custom_ops, reference_path_enabled
 
 # One record per activation.
-#   func:         the activation on the bias-added input, in plain PyTorch ops.
+#   func:         the activation on the bias-added input, in plain PyTorch ops
+#                 (inplace=True: it may overwrite its input).
 #   def_alpha:    default shape parameter (only lrelu uses one).
 #   def_gain:     default output scale, chosen to keep the signal magnitude.
 #   cuda_idx:     the activation's number in the CUDA kernel.
@@ -24,15 +25,15 @@ from . import custom_ops
 ActivationSpec = collections.namedtuple('ActivationSpec', 'func def_alpha def_gain cuda_idx ref has_2nd_grad')
 
 activation_funcs = {
-    'linear':   ActivationSpec(lambda x, **_:        x,                        None, 1.0,        1, 'y', False),
-    'relu':     ActivationSpec(lambda x, **_:        torch.relu(x),            None, np.sqrt(2), 2, 'y', False),
-    'lrelu':    ActivationSpec(lambda x, alpha, **_: F.leaky_relu(x, alpha),   0.2,  np.sqrt(2), 3, 'y', False),
-    'tanh':     ActivationSpec(lambda x, **_:        torch.tanh(x),            None, 1.0,        4, 'y', True),
-    'sigmoid':  ActivationSpec(lambda x, **_:        torch.sigmoid(x),         None, 1.0,        5, 'y', True),
-    'elu':      ActivationSpec(lambda x, **_:        F.elu(x),                 None, 1.0,        6, 'y', True),
-    'selu':     ActivationSpec(lambda x, **_:        F.selu(x),                None, 1.0,        7, 'y', True),
-    'softplus': ActivationSpec(lambda x, **_:        F.softplus(x),            None, 1.0,        8, 'y', True),
-    'swish':    ActivationSpec(lambda x, **_:        torch.sigmoid(x) * x,     None, np.sqrt(2), 9, 'x', True),
+    'linear':   ActivationSpec(lambda x, **_:            x,                                     None, 1.0,        1, 'y', False),
+    'relu':     ActivationSpec(lambda x, inplace, **_:   F.relu(x, inplace=inplace),            None, np.sqrt(2), 2, 'y', False),
+    'lrelu':    ActivationSpec(lambda x, alpha, inplace: F.leaky_relu(x, alpha, inplace=inplace), 0.2, np.sqrt(2), 3, 'y', False),
+    'tanh':     ActivationSpec(lambda x, **_:            torch.tanh(x),                         None, 1.0,        4, 'y', True),
+    'sigmoid':  ActivationSpec(lambda x, **_:            torch.sigmoid(x),                      None, 1.0,        5, 'y', True),
+    'elu':      ActivationSpec(lambda x, **_:            F.elu(x),                              None, 1.0,        6, 'y', True),
+    'selu':     ActivationSpec(lambda x, **_:            F.selu(x),                             None, 1.0,        7, 'y', True),
+    'softplus': ActivationSpec(lambda x, **_:            F.softplus(x),                         None, 1.0,        8, 'y', True),
+    'swish':    ActivationSpec(lambda x, **_:            torch.sigmoid(x) * x,                  None, np.sqrt(2), 9, 'x', True),
 }
 
 # Dtypes the CUDA kernel is instantiated for; others use the reference path.
@@ -67,21 +68,28 @@ def bias_act(x, b=None, dim=1, act='linear', alpha=None, gain=None, clamp=None, 
         assert clamp >= 0
     if impl == 'cuda':
         assert x.is_cuda, "impl='cuda' needs a CUDA tensor"
+    if impl == 'auto' and reference_path_enabled():
+        impl = 'ref'
     if impl != 'ref' and x.is_cuda and x.dtype in _cuda_dtypes and _get_plugin() is not None:
         return _bias_act_cuda(x, b, dim, act, alpha, gain, clamp)
     return _bias_act_ref(x, b, dim, spec, alpha, gain, clamp)
 
 
 def _bias_act_ref(x, b, dim, spec, alpha, gain, clamp):
-    """Reference path: plain PyTorch ops, so autograd supplies all derivatives."""
+    """Reference path: plain PyTorch ops, so autograd supplies all derivatives.
+
+    With autograd off, the steps after the first overwrite the tensor the first made (never the caller's x): the
+    same values with fewer fresh allocations, which on the CPU cost page faults and memory bandwidth."""
+    y = x
+    writable = lambda t: t is not x and not torch.is_grad_enabled()  # noqa: E731
     if b is not None:
-        x = x + b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
-    x = spec.func(x, alpha=alpha)
+        y = y + b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
+    y = spec.func(y, alpha=alpha, inplace=writable(y))
     if gain != 1:
-        x = x * gain
+        y = y.mul_(gain) if writable(y) else y * gain
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return x
+        y = y.clamp_(-clamp, clamp) if writable(y) else y.clamp(-clamp, clamp)
+    return y
 
 
 def _bias_act_cuda(x, b, dim, act, alpha, gain, clamp):

@@ -266,7 +266,7 @@ class Network:
         device = self.device
 
         out_arrays = None
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd bookkeeping at all; the outputs leave as NumPy arrays
             for mb_begin in range(0, num_items, minibatch_size):
                 if print_progress:
                     print("\r%d / %d" % (mb_begin, num_items), end="")
