@@ -23,7 +23,6 @@ Also printed: the largest difference between the two paths' features and FIDs.
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,8 +32,9 @@ import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+import dnnlib  # noqa: E402
 import pretrained_networks  # noqa: E402
-from bench.train import cpu_model, sync  # noqa: E402
+from bench.common import count_flops, machine_line, matmul_peak, sync  # noqa: E402
 from metrics import frechet_inception_distance, metric_base  # noqa: E402
 from metrics.inception import InceptionV3  # noqa: E402
 
@@ -88,8 +88,10 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_model()}, Python "
-          f"{platform.python_version()}, device {device}")
+    dnnlib.util.keep_freed_memory()  # as run_metrics.py does
+    print(machine_line(device))
+    peak = matmul_peak(device)
+    print(f"measured peak: {peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
     Gs = pretrained_networks.load_networks(pretrained_networks.DEFAULT_NETWORK)[2].to(device)
     data = dataset_folder()
     ctxs = contexts(Gs, data, device)
@@ -110,12 +112,15 @@ def main():
             for path in PATHS if block % 2 == 0 else PATHS[::-1]:
                 seconds, outputs[name, path] = timed(lambda: fn(path), device)
                 times[name, path].append(seconds)
-    print(f"\n{'measure':<10} {'ours img/s':>11} {'plain img/s':>12} {'ours/plain':>11} {'max |diff|':>11}")
-    for name in measures:
+    print(f"\n{'measure':<10} {'ours img/s':>11} {'plain img/s':>12} {'ours/plain':>11} {'max |diff|':>11} "
+          f"{'GFLOP/img':>10} {'ours GFLOP/s':>13} {'% peak':>7}")
+    for name, fn in measures.items():
         best = {path: args.num / min(times[name, path]) for path in PATHS}
         diff = np.abs(outputs[name, "ours"] - outputs[name, "plain"]).max()
+        flops = count_flops(lambda: fn("ours")) / args.num  # convolutions and matrix products, torch's formulas
         print(f"{name:<10} {best['ours']:>11.2f} {best['plain']:>12.2f} {best['ours'] / best['plain']:>11.2f} "
-              f"{diff:>11.2e}", flush=True)
+              f"{diff:>11.2e} {flops / 1e9:>10.2f} {flops * best['ours'] / 1e9:>13.1f} "
+              f"{100 * flops * best['ours'] / peak:>7.1f}", flush=True)
 
     fid = {}
     for path in PATHS:

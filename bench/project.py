@@ -1,5 +1,5 @@
-"""Projection: speed of Projector.step() on a config-f generator, our default path (the unfused modulated
-convolution) vs. the fused one, timed interleaved in one process; and, with --recovery, how closely projection recovers images of a
+"""Projection: speed of Projector.step() on a config-f generator, our default path vs. the reference path (the
+original's arithmetic), timed interleaved in one process; and, with --recovery, how closely projection recovers images of a
 small random network from known latents (PSNR and LPIPS vs. step, W vs. W+).
 
     python bench/project.py                              # speed at 256 and 1024 on the CPU (12 min on a busy 2-core)
@@ -13,10 +13,9 @@ random weights; the weights do not change the work). The targets are --batch ima
 A step is all of Projector.step(): synthesis forward, LPIPS features of the images (box-downsampled to 256x256),
 noise regularisation, backward, Adam, renormalising the noise maps. Paths (same generator, LPIPS, targets and seed):
   ours     the Projector as it runs by default: the unfused modulated convolution (the modulation scales the
-           activations; chosen by this benchmark) and the ops with impl='auto' (CUDA kernels on a GPU).
-  fused    Projector(fused_modconv=True): one grouped convolution with per-sample weights, as the original.
-  ref      CUDA only: ours with every bias_act/upfirdn2d call on its plain PyTorch path, as bench/train.py's ref
-           (on the CPU 'auto' already is that path, so ref would time the same code as ours).
+           activations; channels-last on the CPU) and the ops with impl='auto' (CUDA kernels on a GPU).
+  ref      Projector(fused_modconv=True) inside dnnlib.ops.reference_path(): one grouped convolution with
+           per-sample weights as the original, NCHW tensors, every bias_act/upfirdn2d call on its plain path.
 After --warmup untimed steps per path (default 1; 0 on the CPU above 256x256, where a step takes long enough to make
 one-time costs small), --repeats blocks (default 3; 2 on the CPU above 256x256) of --steps steps (default 1) per path;
 inside a block the paths take turns step by step (their order reversed in every other block), so that changes in the
@@ -39,10 +38,8 @@ The numbers hardly depend on the thread count, and tensors this small run fastes
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -56,7 +53,9 @@ sys.path.insert(0, REPO_ROOT)
 sys.path.insert(1, os.path.join(REPO_ROOT, "tests"))  # conftest, as the tests import it (a site-packages 'tests'
 # package may shadow the directory)
 import dnnlib  # noqa: E402
-from bench.train import cpu_model, print_peak_memory, reference_ops, sync  # noqa: E402
+import dnnlib.ops  # noqa: E402
+from bench.common import count_flops, machine_line, matmul_peak, sync  # noqa: E402
+from bench.train import print_peak_memory  # noqa: E402
 from conftest import SMALL_G_KWARGS, make_lpips_network  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
 from training.projector import LOSSES, Projector  # noqa: E402
@@ -73,7 +72,7 @@ def build(resolution, device, seed=0):
 
 def make_projector(path, Gs, lpips, space, targets):
     """A Projector for one path, started on the targets (its own copy of the synthesis network)."""
-    proj = Projector(lpips=lpips, space=space, **(dict(fused_modconv=True) if path == "fused" else {}))
+    proj = Projector(lpips=lpips, space=space, **(dict(fused_modconv=True) if path == "ref" else {}))
     proj.set_network(Gs)
     proj.start(targets)
     return proj
@@ -89,7 +88,7 @@ def timed_step(proj, path, device):
     """One Projector.step() on a path; (seconds, distances)."""
     sync(device)
     start = time.perf_counter()
-    with reference_ops(path == "ref"):
+    with dnnlib.ops.reference_path(path == "ref"):
         dist = proj.step()
     sync(device)
     return time.perf_counter() - start, dist
@@ -164,9 +163,10 @@ def bench_resolution(resolution, paths, args, device):
     print("  step 0, relative LPIPS difference to ours: " + ", ".join(
         f"{path} {np.abs(first[path] - first['ours']).max() / first['ours'].max():.1e}" for path in paths
         if path != "ours"))
+    flops = count_flops(projs["ours"].step)  # one more step of ours: the same convolutions and products as ref's
     del projs, Gs, lpips
 
-    result = dict(resolution=resolution, blocks=blocks, memory={})
+    result = dict(resolution=resolution, blocks=blocks, memory={}, flops=flops)
     result["median"] = {path: statistics.median(blocks[path]) for path in paths}
     result["paired"] = {path: statistics.median(b / o for o, b in zip(blocks["ours"], blocks[path]))
                         for path in paths}
@@ -181,14 +181,18 @@ def print_speed(results, paths, args):
     gib = 2 ** 30
     print(f"\nsteps/s = 1 / median over blocks of the mean step time; ratios path/ours of the step time (> 1: ours "
           f"faster), 'paired' the median over blocks; space {args.space}, batch {args.batch}")
-    print(f"{'res':>5} {'path':>8} {'steps/s':>8} {'s/step':>7} {'ratio':>6} {'paired':>7} {'peak step GiB':>14} "
-          f"{'peak total GiB':>15}")
+    print("GFLOP/step: convolutions and matrix products of one step (torch's formulas); GFLOP/s and % of the "
+          "measured peak as each path achieves them")
+    print(f"{'res':>5} {'path':>8} {'steps/s':>8} {'s/step':>7} {'ratio':>6} {'paired':>7} {'GFLOP/step':>11} "
+          f"{'GFLOP/s':>8} {'% peak':>7} {'peak step GiB':>14} {'peak total GiB':>15}")
     for r in results:
         for path in paths:
             median, mem = r["median"][path], r["memory"].get(path)
             step, total = (f"{mem['step'] / gib:.2f}", f"{mem['total'] / gib:.2f}") if mem else ("-", "-")
+            rate = r["flops"] / median
             print(f"{r['resolution']:>5} {path:>8} {1 / median:>8.3f} {median:>7.2f} "
-                  f"{median / r['median']['ours']:>6.2f} {r['paired'][path]:>7.2f} {step:>14} {total:>15}")
+                  f"{median / r['median']['ours']:>6.2f} {r['paired'][path]:>7.2f} {r['flops'] / 1e9:>11.1f} "
+                  f"{rate / 1e9:>8.1f} {100 * rate / args.peak:>7.1f} {step:>14} {total:>15}")
     if not args.no_memory:
         what = "torch.cuda.max_memory_allocated" if args.device.startswith("cuda") else "RSS high-water mark (VmHWM)"
         print(f"memory: {what}, one step in a fresh process per resolution and path (see --help)")
@@ -281,19 +285,16 @@ def main():
         return
 
     device = torch.device(args.device)
-    if device.type == "cuda":
-        assert torch.cuda.is_available(), "--device cuda but CUDA is not available"
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"{cpu_model()}, {os.cpu_count()} cores"
-    print(f"{datetime.date.today()}  torch {torch.__version__}, {torch.get_num_threads()} threads, {name}, "
-          f"device {args.device}, python {platform.python_version()}")
+    dnnlib.util.keep_freed_memory()  # as run_projector.py does
+    print(machine_line(device))
     if args.recovery:
         run_recovery(args, device)
         return
-    paths = ("ours", "fused", "ref") if device.type == "cuda" else ("ours", "fused")
-    print("ours: Projector default (unfused modulated conv, ops impl='auto'); fused: fused_modconv=True"
-          + ("; ref: ours with the ops' plain PyTorch path (impl='ref')" if "ref" in paths else ""))
+    args.peak = matmul_peak(device)
+    print(f"measured peak: {args.peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
+    paths = ("ours", "ref")
+    print("ours: Projector default (unfused modulated conv, ops impl='auto'); ref: fused_modconv=True inside "
+          "dnnlib.ops.reference_path()")
     results = [bench_resolution(resolution, paths, args, device) for resolution in args.resolution]
     print_speed(results, paths, args)
 

@@ -17,13 +17,14 @@ CUDA, as run_training.py's ADA configs); pl_weight 2, style mixing 0.9, Adam(0, 
 lr/beta adjustment. On CUDA both paths run with cudnn.benchmark on and TF32 off, as training_loop sets them.
 
 Paths (same networks, same initial weights, same random inputs and reals):
-  ours  the step of training/training_loop.py as it runs: StyleGAN2Loss (unfused modulated convolution in run_G)
-        and the ops with their default impl='auto' (CUDA kernels for bias_act/upfirdn2d on a GPU).
-  ref   the same maths the way the original computes it: StyleGAN2Loss(fused_modconv=True), the fused
-        modulated convolution (one grouped conv with per-sample weights), and every bias_act/upfirdn2d call on
-        its plain PyTorch path (as impl='ref': the ops' plugin lookup returns None while this path runs).
-On the CPU 'auto' already is the reference path of the ops, so there the two paths differ only in the modulated
-convolution, and Dreg (D only) runs the same code in both: its ratio shows the timing noise.
+  ours  the step of training/training_loop.py as it runs: StyleGAN2Loss (unfused modulated convolution in run_G,
+        channels-last on the CPU) and the ops with their default impl='auto' (CUDA kernels for bias_act/upfirdn2d
+        on a GPU; on the CPU the FIR filter pads inside its convolution).
+  ref   the same maths the way the original computes it, inside dnnlib.ops.reference_path():
+        StyleGAN2Loss(fused_modconv=True), the fused modulated convolution (one grouped conv with per-sample
+        weights), NCHW tensors, and every bias_act/upfirdn2d call on its plain PyTorch path.
+After the timing it prints the FLOPs of a step (convolutions and matrix products, torch's formulas, amortised as
+the times are) and the rate each path achieves against a large matrix product's on this machine.
 Before timing, the script prints the largest difference between the two paths' images, and after it the relative
 difference of each phase's loss in step 0 (both paths start from the same weights and inputs).
 
@@ -46,11 +47,9 @@ state); 'total' is the peak itself (on the CPU including Python and torch).
 """
 
 import argparse
-import contextlib
-import datetime
+import functools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -59,8 +58,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dnnlib.ops.bias_act  # noqa: E402
-import dnnlib.ops.upfirdn2d  # noqa: E402
+import dnnlib.ops  # noqa: E402
+from bench.common import count_flops, machine_line, matmul_peak, sync  # noqa: E402
 from dnnlib.tflib.network import Network  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
 from training.training_loop import (Accumulator, all_reduce_sum, lazy_reg_adam, my_rounds,  # noqa: E402
@@ -100,29 +99,6 @@ def setup_config(name, args):
 
 # ----------------------------------------------------------------------------------------------------------------
 # The two paths.
-
-@contextlib.contextmanager
-def reference_ops(enabled):
-    """While active, bias_act and upfirdn2d find no CUDA plugin and take their plain PyTorch branch, exactly as with
-    impl='ref' (the network layers call the ops with the default impl='auto' and offer no switch)."""
-    if not enabled:
-        yield
-        return
-    modules = (dnnlib.ops.bias_act, dnnlib.ops.upfirdn2d)
-    saved = [m._get_plugin for m in modules]
-    for m in modules:
-        m._get_plugin = lambda: None
-    try:
-        yield
-    finally:
-        for m, get_plugin in zip(modules, saved):
-            m._get_plugin = get_plugin
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 class Trainer:
     """One path's copy of G, D, Gs, loss and optimisers; the phases of training_loop's step, one method each."""
@@ -168,7 +144,7 @@ class Trainer:
         self.progress["step"] += 1
 
     def run_phase(self, phase):
-        with reference_ops(self.path == "ref"):
+        with dnnlib.ops.reference_path(self.path == "ref"):
             return getattr(self, "phase_" + phase)()
 
     def phase_Gmain(self):
@@ -405,6 +381,9 @@ def bench_setup(name, args, device):
     diffs = {phase: abs(trainers["ours"].first_losses[phase] - trainers["ref"].first_losses[phase]) /
              max(abs(trainers["ref"].first_losses[phase]), 1e-12) for phase in PHASES if phase != "Gs"}
     print("  step 0, relative loss difference ours vs. ref: " + ", ".join(f"{p} {d:.1e}" for p, d in diffs.items()))
+    # FLOPs of one more step of ours, phase by phase (the same convolutions and products as ref's).
+    trainers["ours"].begin_step()
+    flops = {phase: count_flops(functools.partial(trainers["ours"].run_phase, phase)) for phase in PHASES}
     del trainers
 
     result = dict(name=name, config=c, blocks=blocks, memory={})
@@ -413,6 +392,7 @@ def bench_setup(name, args, device):
     pairs = list(zip(blocks["ours"], blocks["ref"]))
     result["paired"] = {p: statistics.median(r[p] / o[p] if o[p] else float("nan") for o, r in pairs)
                         for p in PHASES + ("step",)}
+    result["flops_per_step"] = step_time(flops)  # amortised as the times are
     for path in PATHS:
         median = result["median"][path]
         median["kimg"] = step_time(median) / c["batch"] * 1000
@@ -438,23 +418,19 @@ def print_report(results, args):
     if not args.no_memory:
         what = "torch.cuda.max_memory_allocated" if args.device.startswith("cuda") else "RSS high-water mark (VmHWM)"
         print(f"memory: step / total, {what}, in a fresh process per setup and path (see --help)")
+    print("\nFLOPs of the convolutions and matrix products of a step (Greg / 4 and Dreg / 16 as above), and the rate "
+          "each path achieves, against the measured peak")
+    print(f"{'setup':>8} {'GFLOP/step':>11} {'GFLOP/img':>10} {'ours GFLOP/s':>13} {'ref GFLOP/s':>12} {'ours % peak':>12}")
+    for r in results:
+        flops, o, f = r["flops_per_step"], r["median"]["ours"]["step"], r["median"]["ref"]["step"]
+        print(f"{r['name']:>8} {flops / 1e9:>11.1f} {flops / r['config']['batch'] / 1e9:>10.2f} "
+              f"{flops / o / 1e9:>13.1f} {flops / f / 1e9:>12.1f} {100 * flops / o / args.peak:>12.1f}")
     print("\nper phase: seconds per call, median over blocks; ratio ref/ours paired per block")
     print(f"{'setup':>8} {'phase':>6} {'ours s':>9} {'ref s':>9} {'ref/ours':>9}")
     for r in results:
         for p in PHASES + ("step",):
             o, f = r["median"]["ours"][p], r["median"]["ref"][p]
             print(f"{r['name']:>8} {p:>6} {o:>9.3f} {f:>9.3f} {r['paired'][p]:>9.2f}")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():
@@ -490,13 +466,12 @@ def main():
         # As training_loop sets them on CUDA, for both paths: autotuned convolutions, no TF32.
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"{cpu_model()}, {os.cpu_count()} cores"
-    print(f"{datetime.date.today()}  torch {torch.__version__}, {torch.get_num_threads()} threads, {name}, "
-          f"device {args.device}, python {platform.python_version()}")
+    dnnlib.util.keep_freed_memory()  # as run_training.py does
+    print(machine_line(device))
+    args.peak = matmul_peak(device)
+    print(f"measured peak: {args.peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
     print("ours: training_loop's step as it runs (StyleGAN2Loss, unfused modulated conv, ops impl='auto'); "
-          "ref: same maths with the fused modulated conv and the ops' plain PyTorch path (impl='ref')")
+          "ref: the same inside dnnlib.ops.reference_path() with the fused modulated conv")
     t0 = time.perf_counter()
     process_warmup(device)
     print(f"process warm-up (one step per path on 16x16 networks): {time.perf_counter() - t0:.1f} s")

@@ -9,6 +9,7 @@ import PIL.Image
 import pytest
 
 import dnnlib
+import dnnlib.ops
 import dnnlib.tflib as tflib
 from dnnlib.tflib.network_pickle import load_network_pkl
 from conftest import REPO_ROOT
@@ -301,3 +302,25 @@ def test_loops_and_traversal(tmp_path, small_pkl):
 def test_bad_interpolations(tmp_path, small_pkl, args, words):
     result = run_cli("interpolate", f"--network={small_pkl}", *args, "--result-dir", str(tmp_path))
     _assert_one_clear_line(result, *words)
+
+
+def test_precision_and_reference_path_flags(tmp_path, small_pkl):
+    """--reference-path computes as the original (same images within 1 level); --precision bf16 runs where the CPU
+    has native bfloat16 (images near fp32's) and is refused in one line where it has not."""
+    import torch
+    runs = {}
+    for name, flags in [("default", []), ("reference", ["--reference-path"]), ("bf16", ["--precision=bf16"])]:
+        result = run_cli("generate-images", f"--network={small_pkl}", "--seeds=0-3", *flags,
+                         f"--result-dir={tmp_path / name}")
+        if name == "bf16" and not dnnlib.ops.bf16_supported(torch.device("cpu")):
+            assert result.returncode == 1 and "no native bfloat16" in result.stderr
+            assert "Traceback" not in result.stderr
+            continue
+        assert result.returncode == 0, result.stderr
+        runs[name] = read_images(only_subdir(tmp_path / name))
+    for image in runs["default"]:
+        diff = np.abs(runs["default"][image].astype(int) - runs["reference"][image].astype(int))
+        assert diff.max() <= 1, image
+        if "bf16" in runs:
+            diff = np.abs(runs["default"][image].astype(int) - runs["bf16"][image].astype(int))
+            assert 0 < diff.max() <= 64 and diff.mean() < 4, image  # bfloat16 rounds, but the image is the same

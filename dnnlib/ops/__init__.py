@@ -34,3 +34,28 @@ def reference_path(enabled=True):
         yield
     finally:
         use_reference_path(saved)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def bf16_supported(device):
+    """Whether `device` computes bfloat16 natively (CPUs: oneDNN's check for AVX512-BF16 or AMX)."""
+    import torch
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def precision(name, device):
+    """A context manager that computes in `name` precision: 'fp32' as is; 'bf16' with convolutions and matrix
+    products in bfloat16 (torch.autocast), about 1.6x faster on CPUs with native bfloat16, images a few uint8
+    levels from fp32 (docs/performance.md). Raises ValueError at once where the device lacks native bfloat16."""
+    import torch
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision '{name}': choose from {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return contextlib.nullcontext()
+    if not bf16_supported(device):
+        raise ValueError(f"this {device.type.upper()} has no native bfloat16 support; use --precision fp32")
+    return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -24,17 +24,19 @@ from . import custom_ops, reference_path_enabled
 #   has_2nd_grad: False when the second derivative is zero almost everywhere.
 ActivationSpec = collections.namedtuple('ActivationSpec', 'func def_alpha def_gain cuda_idx ref has_2nd_grad')
 
+S = ActivationSpec
 activation_funcs = {
-    'linear':   ActivationSpec(lambda x, **_:            x,                                     None, 1.0,        1, 'y', False),
-    'relu':     ActivationSpec(lambda x, inplace, **_:   F.relu(x, inplace=inplace),            None, np.sqrt(2), 2, 'y', False),
-    'lrelu':    ActivationSpec(lambda x, alpha, inplace: F.leaky_relu(x, alpha, inplace=inplace), 0.2, np.sqrt(2), 3, 'y', False),
-    'tanh':     ActivationSpec(lambda x, **_:            torch.tanh(x),                         None, 1.0,        4, 'y', True),
-    'sigmoid':  ActivationSpec(lambda x, **_:            torch.sigmoid(x),                      None, 1.0,        5, 'y', True),
-    'elu':      ActivationSpec(lambda x, **_:            F.elu(x),                              None, 1.0,        6, 'y', True),
-    'selu':     ActivationSpec(lambda x, **_:            F.selu(x),                             None, 1.0,        7, 'y', True),
-    'softplus': ActivationSpec(lambda x, **_:            F.softplus(x),                         None, 1.0,        8, 'y', True),
-    'swish':    ActivationSpec(lambda x, **_:            torch.sigmoid(x) * x,                  None, np.sqrt(2), 9, 'x', True),
+    'linear':   S(lambda x, **_:            x,                              None, 1.0,        1, 'y', False),
+    'relu':     S(lambda x, inplace, **_:   F.relu(x, inplace),             None, np.sqrt(2), 2, 'y', False),
+    'lrelu':    S(lambda x, alpha, inplace: F.leaky_relu(x, alpha, inplace), 0.2, np.sqrt(2), 3, 'y', False),
+    'tanh':     S(lambda x, **_:            torch.tanh(x),                  None, 1.0,        4, 'y', True),
+    'sigmoid':  S(lambda x, **_:            torch.sigmoid(x),               None, 1.0,        5, 'y', True),
+    'elu':      S(lambda x, **_:            F.elu(x),                       None, 1.0,        6, 'y', True),
+    'selu':     S(lambda x, **_:            F.selu(x),                      None, 1.0,        7, 'y', True),
+    'softplus': S(lambda x, **_:            F.softplus(x),                  None, 1.0,        8, 'y', True),
+    'swish':    S(lambda x, **_:            torch.sigmoid(x) * x,           None, np.sqrt(2), 9, 'x', True),
 }
+del S
 
 # Dtypes the CUDA kernel is instantiated for; others use the reference path.
 _cuda_dtypes = (torch.float32, torch.float64)

@@ -1,0 +1,76 @@
+"""The benchmark helpers measure what they claim: FLOP counts, interleaved timing, peak memory, the peer's modules
+kept apart from ours."""
+
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import dnnlib
+from bench import common
+
+
+def test_count_flops_matches_formulas_also_under_inference_mode():
+    x, w = torch.randn(2, 8, 16, 16), torch.randn(4, 8, 3, 3)
+    conv = 2 * 2 * 16 * 16 * 4 * 8 * 9
+    assert common.count_flops(lambda: F.conv2d(x, w, padding=1)) == conv
+    with torch.inference_mode():  # Network.run's mode: composite ops arrive undecomposed
+        assert common.count_flops(lambda: F.conv2d(x, w, padding=1)) == conv
+        assert common.count_flops(lambda: torch.randn(5, 6) @ torch.randn(6, 7)) == 2 * 5 * 6 * 7
+    # Transposed: every input pixel meets every tap; grouped: each output sees in/groups channels.
+    assert common.count_flops(lambda: F.conv_transpose2d(x, torch.randn(8, 4, 3, 3), stride=2)) == conv
+    assert common.count_flops(lambda: F.conv2d(x, torch.randn(8, 4, 3, 3), groups=2)) == 2 * 2 * 14 * 14 * 8 * 4 * 9
+    # Backward passes count too (input and weight gradients: twice the forward).
+    wg = w.clone().requires_grad_(True)
+    xg = x.clone().requires_grad_(True)
+    assert common.count_flops(lambda: F.conv2d(xg, wg, padding=1).sum().backward()) == 3 * conv
+
+
+def test_time_paths_runs_every_path_and_pairs_against_the_first():
+    calls = {"a": 0, "b": 0}
+
+    def path(name):
+        def run():
+            calls[name] += 1
+            torch.randn(64, 64) @ torch.randn(64, 64)
+        return run
+    medians, paired = common.time_paths(dict(a=path("a"), b=path("b")), torch.device("cpu"), min_time=0,
+                                        min_repeats=3)
+    assert calls == {"a": 4, "b": 4}  # one untimed call each, then three rounds
+    assert set(medians) == {"a", "b"} and all(t > 0 for t in medians.values())
+    assert paired["a"] == 1.0 and paired["b"] > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS high-water mark: Linux only")
+def test_peak_memory_sees_a_large_temporary():
+    size = 64 * 2**20
+
+    def allocate():
+        t = torch.ones(size // 4)  # touched, so resident
+        return float(t[-1])
+    assert common.peak_memory(allocate, torch.device("cpu")) >= 0.9 * size
+    assert common.peak_memory(lambda: None, torch.device("cpu")) < size / 4
+
+
+def test_peer_imports_keep_the_peer_apart_from_our_modules(tmp_path):
+    (tmp_path / "legacy.py").write_text("WHO = 'peer legacy'\n")
+    (tmp_path / "dnnlib").mkdir()
+    (tmp_path / "dnnlib" / "__init__.py").write_text("WHO = 'peer dnnlib'\n")
+    ours = sys.modules["dnnlib"]
+    with common.peer_imports(str(tmp_path)):
+        import dnnlib as peer_dnnlib
+        import legacy
+        assert peer_dnnlib.WHO == "peer dnnlib" and legacy.WHO == "peer legacy"
+    assert sys.modules["dnnlib"] is ours and "legacy" not in sys.modules
+    assert str(tmp_path) not in sys.path
+    import dnnlib as again
+    assert again is ours and hasattr(again, "util") and again is dnnlib
+
+
+def test_peer_imports_refuses_a_folder_that_is_not_a_checkout(tmp_path):
+    with pytest.raises(SystemExit, match="not a checkout"):
+        with common.peer_imports(str(tmp_path)):
+            pass
+    assert os.path.isdir(tmp_path)
