@@ -327,11 +327,7 @@ def main(argv=None):
                        default="results", metavar="DIR")
         p.add_argument("--cache-dir", help="Download cache (default: $DNNLIB_CACHE_DIR or ~/.cache/dnnlib)",
                        metavar="DIR")
-        p.add_argument("--precision", choices=dnnlib.ops.PRECISIONS, default="fp32",
-                       help="fp32 (default) or bf16: faster where the CPU has native bfloat16, images within a few "
-                            "uint8 levels")
-        p.add_argument("--reference-path", action="store_true",
-                       help="Compute as the original does, in plain PyTorch ops (slower; for debugging)")
+        dnnlib.ops.add_compute_args(p)
 
     p = subparsers.add_parser("generate-images", help="Generate images")
     source = p.add_mutually_exclusive_group(required=True)
@@ -387,15 +383,11 @@ def main(argv=None):
             args.pop(unused)
     elif command == "generate-images":
         args.pop("latents")
+    compute = dnnlib.ops.compute_mode(args.pop("precision"), args.pop("reference_path"), default_device())
     run_dir = dnnlib.util.make_run_dir(args.pop("result_dir"), command)
     dnnlib.util.set_run_dir(run_dir)
     network = args.pop("network")
-    precision, reference = args.pop("precision"), args.pop("reference_path")
-    try:
-        compute = dnnlib.ops.precision(precision, default_device())
-    except ValueError as err:
-        raise dnnlib.util.UserError(str(err)) from None
-    with dnnlib.util.Logger(), dnnlib.ops.reference_path(reference), compute:
+    with dnnlib.util.Logger(), compute:
         func(network, **args)
 
 

@@ -24,9 +24,11 @@ import tqdm
 import dataset_tool
 import dnnlib
 import dnnlib.tflib as tflib
+import dnnlib.ops
 import dnnlib.video
 import pretrained_networks
 import run_generator
+from dnnlib.tflib.network import default_device
 from training import dataset as dataset_lib
 from training import lpips as lpips_lib
 from training import projector
@@ -224,6 +226,7 @@ def main(argv=None):
                        default="results", metavar="DIR")
         p.add_argument("--cache-dir", help="Download cache (default: $DNNLIB_CACHE_DIR or ~/.cache/dnnlib)",
                        metavar="DIR")
+        dnnlib.ops.add_compute_args(p)
 
     p = subparsers.add_parser("project-generated-images", help="Project generated images")
     p.add_argument("--seeds", type=dnnlib.util.num_range_arg, help="List of random seeds (default: %(default)s)",
@@ -254,11 +257,12 @@ def main(argv=None):
         raise dnnlib.util.UserError("--lpips-weight must be positive (use --loss=mse to drop LPIPS)")
     if args.command == "project-images":
         args.target_paths = list_targets(args.target)  # before the run directory exists, so a typo leaves nothing
+    compute = dnnlib.ops.compute_mode(args.precision, args.reference_path, default_device())
     run_dir = dnnlib.util.make_run_dir(args.result_dir, args.command)
     dnnlib.util.set_run_dir(run_dir)
     func = {"project-generated-images": project_generated_images, "project-real-images": project_real_images,
             "project-images": project_images}[args.command]
-    with dnnlib.util.Logger():
+    with dnnlib.util.Logger(), compute:
         func(args)
 
 

@@ -51,27 +51,35 @@ def write_configf_pickle(resolution, path):
     save_network_pkl((G, D, G.clone("Gs")), path)
 
 
-def generation_paths(Gs, peer_G, z, device, precision):
-    """name -> callable returning uint8 NHWC images of the batch z."""
-    def ours():
-        return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
-
+def with_reference_and_peer(ours, peer=None):
+    """The paths of one workload: ours, ours on the reference path, and the peer's (when given) in inference mode."""
     def ref():
         with dnnlib.ops.reference_path():
             return ours()
 
     paths = dict(ours=ours, ref=ref)
-    if peer_G is not None:
-        z_peer = torch.as_tensor(z, dtype=torch.float32, device=device)
-
-        def peer():
+    if peer is not None:
+        def peer_path():
             with torch.inference_mode():
-                img = peer_G(z_peer, None, truncation_psi=0.5, noise_mode="const")
-                return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
-        paths["peer"] = peer
+                return peer()
+        paths["peer"] = peer_path
+    return paths
+
+
+def generation_paths(Gs, peer_G, z, device, precision):
+    """name -> callable returning uint8 NHWC images of the batch z."""
+    def ours():
+        return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
+
+    def peer():
+        img = peer_G(torch.as_tensor(z, dtype=torch.float32, device=device), None, truncation_psi=0.5,
+                     noise_mode="const")
+        return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+    paths = with_reference_and_peer(ours, peer if peer_G is not None else None)
     if precision == "bf16":
         def bf16():
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+            with dnnlib.ops.precision("bf16", device):
                 return ours()
         paths["bf16"] = bf16
     return paths
@@ -81,19 +89,10 @@ def mapping_paths(Gs, peer_G, z, device):
     def ours():
         return Gs.components.mapping.run(z, None)
 
-    def ref():
-        with dnnlib.ops.reference_path():
-            return ours()
+    def peer():
+        return peer_G.mapping(torch.as_tensor(z, dtype=torch.float32, device=device), None).cpu().numpy()
 
-    paths = dict(ours=ours, ref=ref)
-    if peer_G is not None:
-        z_peer = torch.as_tensor(z, dtype=torch.float32, device=device)
-
-        def peer():
-            with torch.inference_mode():
-                return peer_G.mapping(z_peer, None).cpu().numpy()
-        paths["peer"] = peer
-    return paths
+    return with_reference_and_peer(ours, peer if peer_G is not None else None)
 
 
 def measure(paths, device, args):

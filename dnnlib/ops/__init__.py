@@ -59,3 +59,30 @@ def precision(name, device):
     if not bf16_supported(device):
         raise ValueError(f"this {device.type.upper()} has no native bfloat16 support; use --precision fp32")
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def add_compute_args(parser):
+    """--precision and --reference-path, for the scripts that run networks."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default) or bf16: faster where the CPU has native bfloat16, images within a few "
+                             "uint8 levels")
+    parser.add_argument("--reference-path", action="store_true",
+                        help="Compute as the original does, in plain PyTorch ops (slower; for debugging)")
+
+
+def compute_mode(precision_name, reference, device):
+    """The context of --precision and --reference-path; an unsupported precision is a UserError at once."""
+    from dnnlib.util import UserError
+    try:
+        amp = precision(precision_name, device)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return _entered_together(reference_path(reference), amp)
+
+
+@contextlib.contextmanager
+def _entered_together(*contexts):
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        yield
