@@ -123,9 +123,10 @@ def _proc_status_bytes(field):
 
 
 def peak_memory(fn, device):
-    """Peak memory of fn() above what was in use before it, in bytes: torch.cuda.max_memory_allocated on CUDA; on
-    Linux CPUs the RSS high-water mark, reset just before the call after handing glibc's free memory back to the
-    system (malloc_trim), so that what one path left cached does not hide the next one's needs. None elsewhere."""
+    """Peak memory of fn(), in bytes, as (step, total): the peak above what was in use before the call, and the peak
+    itself. On CUDA torch.cuda.max_memory_allocated; on Linux CPUs the RSS high-water mark (VmHWM), reset just before
+    the call after handing glibc's free memory back to the system (malloc_trim), so that what one path left cached
+    does not hide the next one's needs (the total includes Python and torch). (None, None) elsewhere."""
     gc.collect()
     if device.type == "cuda":
         sync(device)
@@ -133,15 +134,17 @@ def peak_memory(fn, device):
         before = torch.cuda.memory_allocated(device)
         fn()
         sync(device)
-        return torch.cuda.max_memory_allocated(device) - before
+        peak = torch.cuda.max_memory_allocated(device)
+        return peak - before, peak
     if _libc is None:
-        return None
+        return None, None
     _libc.malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
     before = _proc_status_bytes("VmRSS")
     fn()
-    return _proc_status_bytes("VmHWM") - before
+    peak = _proc_status_bytes("VmHWM")
+    return peak - before, peak
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ Each call generates one batch from the same latents. The paths take turns (order
 each has --min-time seconds and 3 calls; images/s is the batch over the median call. 'vs ref' and 'vs peer' are
 the other path's median time over ours (above 1: ours is faster). GFLOP/img counts the convolutions and matrix
 products of one call (torch's FlopCounterMode); '% peak' sets the achieved rate against a 4096x4096 matrix
-product's on this machine. Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
+product's on this machine (float32; for the bf16 row, bfloat16). Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
 The mapping rows time the mapping network alone (z -> W, batch --mapping-batch).
 """
 
@@ -102,17 +102,18 @@ def measure(paths, device, args):
     for name, fn in paths.items():
         out = fn()
         flops = common.count_flops(fn)
-        memory = None if args.no_memory else common.peak_memory(fn, device)
+        memory = None if args.no_memory else common.peak_memory(fn, device)[0]
         rows[name] = dict(seconds=times[name], flops=flops, memory=memory, output=out)
     return rows
 
 
-def print_rows(title, rows, items, unit, peak):
+def print_rows(title, rows, items, unit, peaks):
     ours = rows["ours"]
     for name, r in rows.items():
         rate = items / r["seconds"]
         gflop = r["flops"] / items / 1e9
         achieved = r["flops"] / r["seconds"]
+        peak = peaks.get(name, peaks["fp32"])
         vs_ref = rows["ref"]["seconds"] / r["seconds"] if name == "ours" else None
         vs_peer = rows["peer"]["seconds"] / r["seconds"] if name == "ours" and "peer" in rows else None
         diff = np.abs(r["output"].astype(np.float64) - ours["output"].astype(np.float64)).max()
@@ -144,11 +145,12 @@ def main():
     device = torch.device(args.device)
     dnnlib.util.keep_freed_memory()
 
-    peak = common.matmul_peak(device)
     print(common.machine_line(device))
-    print(f"measured peak: {peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
+    peaks = dict(fp32=common.matmul_peak(device))  # the bf16 row's "% peak" is of the bfloat16 peak
+    print(f"measured peak: {peaks['fp32'] / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
     if args.precision == "bf16":
-        print(f"measured peak: {common.matmul_peak(device, torch.bfloat16) / 1e9:.1f} GFLOP/s (bfloat16)")
+        peaks["bf16"] = common.matmul_peak(device, torch.bfloat16)
+        print(f"measured peak: {peaks['bf16'] / 1e9:.1f} GFLOP/s (bfloat16)")
     print(f"{'workload':>16} {'path':>5} {'rate':>9} {'':<5} {'GFLOP/img':>9} {'GFLOP/s':>8} {'% peak':>6} "
           f"{'mem MiB':>8} {'vs ref':>7} {'vs peer':>8} {'max diff':>9}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,10 +165,10 @@ def main():
             for batch in batches:
                 z = np.random.RandomState(0).randn(batch, *Gs.input_shape[1:])
                 rows = measure(generation_paths(Gs, peer_G, z, device, args.precision), device, args)
-                print_rows(f"gen {resolution} b{batch}", rows, batch, "img/s", peak)
+                print_rows(f"gen {resolution} b{batch}", rows, batch, "img/s", peaks)
             z = np.random.RandomState(0).randn(args.mapping_batch, *Gs.input_shape[1:])
             rows = measure(mapping_paths(Gs, peer_G, z, device), device, args)
-            print_rows(f"mapping b{args.mapping_batch}", rows, args.mapping_batch, "z/s", peak)
+            print_rows(f"mapping b{args.mapping_batch}", rows, args.mapping_batch, "z/s", peaks)
             del Gs, peer_G, _G, _D
             with contextlib.suppress(OSError):
                 os.remove(pkl)

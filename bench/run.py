@@ -9,7 +9,7 @@ Workloads (each script's --help says exactly what it measures and how):
             reference path vs. the peer (--peer), FLOPs, achieved FLOP/s against the measured peak, peak memory,
             uint8 differences; a bfloat16 row with --precision bf16.
   train     bench/train.py: full training steps (G and D with their regularisers), sec/kimg, per-phase times,
-            FLOPs, peak memory; ours vs. the reference path.
+            FLOPs, peak memory; ours vs. the reference path vs. the peer's training step (--peer).
   project   bench/project.py: Projector.step() at 256 (and 1024 with --full), ours vs. the reference path.
   features  bench/metrics.py: Inception feature extraction of dataset and generated images and a small FID.
 --full asks for the issue's whole grid (batch 1, 8 and 32 at both resolutions; projection at 1024 too), which takes
@@ -34,11 +34,11 @@ def commands(args):
     memory = ["--no-memory"] if args.no_memory else []
     generate = ["generate.py", "--resolutions", "256,1024"] + common + memory
     generate += ["--batch-sizes", "1,8,32"] if full else []
-    generate += ["--peer", args.peer] if args.peer else []
-    generate += ["--precision", args.precision]
+    peer = ["--peer", args.peer] if args.peer else []
+    generate += peer + ["--precision", args.precision]
     return dict(
         generate=generate,
-        train=["train.py"] + common + memory + (["--setups", "small,configf"] if full else []),
+        train=["train.py"] + common + memory + (["--setups", "small,configf"] if full else []) + peer,
         project=["project.py", "--resolution", "256,1024" if full else "256"] + common + memory,
         features=["metrics.py"] + common,
     )

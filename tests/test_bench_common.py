@@ -1,6 +1,7 @@
 """The benchmark helpers measure what they claim: FLOP counts, interleaved timing, peak memory, the peer's modules
 kept apart from ours."""
 
+import argparse
 import os
 import sys
 
@@ -50,8 +51,9 @@ def test_peak_memory_sees_a_large_temporary():
     def allocate():
         t = torch.ones(size // 4)  # touched, so resident
         return float(t[-1])
-    assert common.peak_memory(allocate, torch.device("cpu")) >= 0.9 * size
-    assert common.peak_memory(lambda: None, torch.device("cpu")) < size / 4
+    step, total = common.peak_memory(allocate, torch.device("cpu"))
+    assert step >= 0.9 * size and total >= step
+    assert common.peak_memory(lambda: None, torch.device("cpu"))[0] < size / 4
 
 
 def test_peer_imports_keep_the_peer_apart_from_our_modules(tmp_path):
@@ -74,3 +76,31 @@ def test_peer_imports_refuses_a_folder_that_is_not_a_checkout(tmp_path):
         with common.peer_imports(str(tmp_path)):
             pass
     assert os.path.isdir(tmp_path)
+
+
+def test_run_passes_the_peer_to_generate_and_train():
+    from bench import run
+    args = argparse.Namespace(device="cpu", threads=1, full=False, no_memory=True, peer="/x/stylegan3",
+                              precision="fp32")
+    for workload in ("generate", "train"):
+        cmd = run.commands(args)[workload]
+        assert cmd[cmd.index("--peer") + 1] == "/x/stylegan3"
+    args.peer = None
+    assert not any("--peer" in cmd for cmd in run.commands(args).values())
+
+
+def test_train_report_shows_the_peer_only_when_it_ran(capsys):
+    from bench import train
+    times = dict.fromkeys(train.PHASES + ("step",), 1.0)
+    result = dict(name="small", config=dict(resolution=64, batch=32), memory={}, flops_per_step=1e9,
+                  median=dict(ours=dict(times, kimg=10.0), ref=dict(times, kimg=20.0)), paired=dict(times))
+    args = argparse.Namespace(no_memory=True, device="cpu", peak=1e11)
+    train.print_report([result], args)
+    assert "peer" not in capsys.readouterr().out
+    result["median"]["peer"] = dict(times, kimg=15.0)
+    result.update(paired_peer=dict(times), flops_per_step_peer=1e9)
+    train.print_report([result], args)
+    out = capsys.readouterr().out
+    assert "vs peer" in out and "peer GFLOP/s" in out and "peer mem GiB" in out
+    row = next(line for line in out.splitlines() if line.split()[:2] == ["small", "64"])
+    assert row.split()[3:9] == ["10.0", "20.0", "2.00", "1.00", "15.0", "1.50"]
