@@ -2,6 +2,7 @@
 
 - `dnnlib.ops.reference_path()` / `use_reference_path()`: the global switch back to the reference arithmetic.
 - upfirdn2d without upsampling (impl='auto'): padding inside the depthwise convolution, memory format kept.
+- upfirdn2d with large rank-one filters (ADA's warp): two 1-D passes on the batch folded into the channels.
 - bias_act's reference path working in place on its own intermediates when autograd is off.
 - the unfused modulated convolution (demodulation from one matrix product, channels-last on the CPU, in-place
   demodulation and noise under no_grad) and `choose_fused_modconv`.
@@ -175,6 +176,61 @@ def test_upfirdn2d_gradient_wrt_filter_equals_ref():
         upfirdn2d(x, f, down=2, padding=(1, 2, 0, 3), impl=impl).square().sum().backward()
         grads.append(f.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def _separable_filters():
+    gen = torch.Generator().manual_seed(5)
+    k12, k8, k10 = (torch.rand([n], generator=gen, dtype=torch.float64) + 0.1 for n in (12, 8, 10))
+    return {'sym12': torch.outer(k12, k12) / k12.sum() ** 2, 'outer8x10': torch.outer(k8, k10)}
+
+
+SEPARABLE = _separable_filters()
+
+
+@pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, CL])
+def test_upfirdn2d_separable_filters_match_ref(dtype, tol, memory_format):
+    """Rank-one filters of 8 or more taps a side run as two 1-D passes: the reference's values up to rounding,
+    its gradients, and the input's memory format, for up- and down-sampling, padding, cropping and flipping."""
+    gen = torch.Generator().manual_seed(6)
+    x0 = torch.randn([2, 3, 13, 11], generator=gen, dtype=dtype).contiguous(memory_format=memory_format)
+    cases = itertools.product(SEPARABLE.items(), [1, 2, (2, 1)], [1, 2, (1, 2)],
+                              [0, (11, 0), (6, 5), (5, 6, 2, 9), (-1, 12, 3, -2)], (False, True))
+    count = 0
+    for (name, f), up, down, padding, flip in cases:
+        kwargs = dict(up=up, down=down, padding=padding, flip_filter=flip, gain=2)
+        try:
+            ref = upfirdn2d(x0, f.to(dtype), impl='ref', **kwargs)
+        except AssertionError:  # empty output for this combination
+            continue
+        outputs, grads = [], []
+        for impl in ('auto', 'ref'):
+            x = x0.detach().clone(memory_format=memory_format).requires_grad_(True)
+            y = upfirdn2d(x, f.to(dtype), impl=impl, **kwargs)
+            (y * torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape)).sum().backward()
+            outputs.append(y)
+            grads.append(x.grad)
+        got = outputs[0]
+        assert got.shape == ref.shape and got.dtype == dtype, (name, kwargs)
+        assert got.is_contiguous(memory_format=memory_format), (name, kwargs, got.stride())
+        torch.testing.assert_close(got, ref, rtol=tol, atol=tol, msg=lambda m: f'{name} {kwargs}: {m}')
+        torch.testing.assert_close(grads[0], grads[1], rtol=tol, atol=tol, msg=lambda m: f'{name} {kwargs}: {m}')
+        count += 1
+    assert count >= 100
+
+
+def test_upfirdn2d_separable_only_for_large_rank_one_filters():
+    factors = upfirdn2d_module._separable_factors
+    column, row = factors(SEPARABLE['outer8x10'])
+    assert column.shape == (8, 1) and row.shape == (1, 10)
+    torch.testing.assert_close(column * row, SEPARABLE['outer8x10'])
+    gen = torch.Generator().manual_seed(7)
+    assert factors(torch.rand([12, 12], generator=gen)) is None  # not rank one
+    assert factors(FILTERS['sep4']) is None  # rank one but small: the 2-D pass is as fast
+    assert factors(SEPARABLE['sym12'].clone().requires_grad_(True)) is None  # gradient wrt the filter: reference
+    x = torch.randn([1, 2, 16, 16])
+    with dnnlib.ops.reference_path():  # the switch turns it off like every fast path
+        assert torch.equal(upfirdn2d(x, SEPARABLE['sym12'], up=2), upfirdn2d(x, SEPARABLE['sym12'], up=2, impl='ref'))
 
 
 def test_upfirdn2d_reference_path_dispatch(monkeypatch):
