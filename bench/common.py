@@ -157,6 +157,13 @@ def _is_package_module(name):
     return any(name == p or name.startswith(p + ".") for p in _PEER_PACKAGES)
 
 
+def peer_checkout_problem(checkout):
+    """Why `checkout` cannot be the peer (one line), or None."""
+    if not os.path.isfile(os.path.join(checkout, "legacy.py")):
+        return f"--peer {checkout}: not a checkout of stylegan2-ada-pytorch or stylegan3 (no legacy.py)"
+    return None
+
+
 @contextlib.contextmanager
 def peer_imports(checkout):
     """Import from a checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3 while inside the block.
@@ -164,8 +171,9 @@ def peer_imports(checkout):
     Both repositories name their packages as ours do (dnnlib, training), so ours leave sys.modules for the duration
     and come back afterwards; objects made inside keep working outside, since their code holds its own modules."""
     checkout = os.path.abspath(checkout)
-    if not os.path.isfile(os.path.join(checkout, "legacy.py")):
-        raise SystemExit(f"error: {checkout} is not a checkout of stylegan2-ada-pytorch or stylegan3 (no legacy.py)")
+    problem = peer_checkout_problem(checkout)
+    if problem:
+        raise SystemExit(f"error: {problem}")
     ours = {name: sys.modules.pop(name) for name in list(sys.modules) if _is_package_module(name)}
     sys.path.insert(0, checkout)
     try:

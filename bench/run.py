@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from bench.common import peer_checkout_problem
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ("generate", "train", "project", "features")
 
@@ -59,8 +61,8 @@ def main():
     unknown = sorted(set(selected) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    if args.peer and not os.path.isfile(os.path.join(args.peer, "legacy.py")):
-        parser.error(f"--peer {args.peer}: not a checkout of stylegan2-ada-pytorch or stylegan3 (no legacy.py)")
+    if args.peer and peer_checkout_problem(args.peer):
+        parser.error(peer_checkout_problem(args.peer))
 
     report = open(args.out, "w") if args.out else None
     failed = []

@@ -90,7 +90,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dnnlib.ops  # noqa: E402
-from bench.common import count_flops, machine_line, matmul_peak, peak_memory, peer_imports, sync  # noqa: E402
+from bench.common import (count_flops, machine_line, matmul_peak, peak_memory, peer_checkout_problem,  # noqa: E402
+                          peer_imports, sync)
 from dnnlib.tflib.network import Network  # noqa: E402
 from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
@@ -551,10 +552,15 @@ def print_peer_check(ours, peer, c, device):
           + " (Greg: the peer draws its own path-length noise)", flush=True)
 
 
+def run_paths(args):
+    """The paths this run times: ours and ref, and the peer's with --peer."""
+    return PATHS + (("peer",) if args.peer else ())
+
+
 def bench_setup(name, args, device):
     c = setup_config(name, args)
     G, D = build_networks(c)
-    paths = PATHS + (("peer",) if args.peer else ())
+    paths = run_paths(args)
     trainers = {path: make_trainer(path, G, D, c, device, args.peer) for path in paths}
     print(f"\n[{name}] {c['resolution']}x{c['resolution']}, batch {c['batch']} (rounds of {c['batch_gpu']}), "
           f"G {c['G_args']}, D {c['D_args']}, gamma {c['r1_gamma']}; {c['steps']} step(s) per block, "
@@ -708,8 +714,8 @@ def main():
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.peer and not os.path.isfile(os.path.join(args.peer, "legacy.py")):
-        parser.error(f"--peer {args.peer}: not a checkout of stylegan2-ada-pytorch or stylegan3 (no legacy.py)")
+    if args.peer and peer_checkout_problem(args.peer):
+        parser.error(peer_checkout_problem(args.peer))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.memory_child:
@@ -730,7 +736,7 @@ def main():
     print(f"measured peak: {args.peak / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
     print("ours: training_loop's step as it runs (StyleGAN2Loss, unfused modulated conv, ops impl='auto'); "
           "ref: the same inside dnnlib.ops.reference_path() with the fused modulated conv")
-    paths = PATHS + (("peer",) if args.peer else ())
+    paths = run_paths(args)
     if args.peer:
         print(f"peer: the training step of {os.path.abspath(args.peer)} (its StyleGAN2Loss.accumulate_gradients and "
               "training_loop's phases) on the same networks, reals and latents")

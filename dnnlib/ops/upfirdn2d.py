@@ -77,7 +77,9 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl='au
     `impl`: 'ref', 'cuda' or 'auto' as for `bias_act()`; the CUDA path does not
     differentiate with respect to `f`, so a filter that requires grad uses 'ref'.
     Without upsampling, 'auto' off the CUDA kernel gives the reference's exact
-    result in fewer passes over memory.
+    result in fewer passes over memory; rank-one filters of SEPARABLE_MIN_TAPS
+    or more taps a side (ADA's warp filter) run as two 1-D passes, the
+    reference's result up to float rounding.
     """
     assert isinstance(x, torch.Tensor) and x.ndim == 4
     assert isinstance(f, torch.Tensor) and f.ndim == 2
