@@ -25,8 +25,10 @@ import torch
 import tqdm
 
 import dnnlib
+import dnnlib.ops
 import dnnlib.tflib as tflib
 import pretrained_networks
+from dnnlib.tflib.network import default_device
 from run_generator import make_labels, save_image, to_pil
 
 FIGURES = ("uncurated", "style-mixing", "noise-detail", "noise-components", "truncation")
@@ -282,7 +284,7 @@ def main(argv=None):
     if args.cache_dir is not None:
         dnnlib.util.set_cache_dir(args.cache_dir)
     dnnlib.util.set_run_dir(dnnlib.util.make_run_dir(args.result_dir, "generate-figures"))
-    with dnnlib.util.Logger():
+    with dnnlib.util.Logger(), dnnlib.ops.precision("fp32", default_device()):
         generate_figures(args.network, figures, args.class_idx)
 
 

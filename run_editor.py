@@ -24,9 +24,11 @@ import torch
 import tqdm
 
 import dnnlib
+import dnnlib.ops
 import dnnlib.tflib as tflib
 import pretrained_networks
 import run_generator
+from dnnlib.tflib.network import default_device
 from dnnlib.tflib.network_pickle import save_network_pkl
 from training import clip as clip_lib
 from training import editing, projector
@@ -353,7 +355,7 @@ def main(argv=None):
     run_dir = dnnlib.util.make_run_dir(args.pop("result_dir"), command)
     dnnlib.util.set_run_dir(run_dir)
     network = args.pop("network", None)
-    with dnnlib.util.Logger():
+    with dnnlib.util.Logger(), dnnlib.ops.precision("fp32", default_device()):
         func(**args) if network is None else func(network, **args)
 
 

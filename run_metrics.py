@@ -51,6 +51,7 @@ def metrics_process(rank, world_size, init_file, job):
     device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else None
     if device is not None:
         torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # float32 as the original
     _G, _D, Gs = pretrained_networks.load_networks(job.network)
     ctx = metric_base.MetricContext(Gs.to(device or Gs.device), job.dataset_kwargs, job.mirror_augment,
                                     metric_base.FeatureNetworks(**job.weights), rank=rank, world_size=world_size)

@@ -3,7 +3,7 @@ checkout, stylegan2-ada-pytorch (or stylegan3), all in one process on the same o
 
     python bench/generate.py                                   # CPU: 256 at batch 1 and 8, 1024 at batch 1
     python bench/generate.py --peer /path/to/stylegan2-ada-pytorch --precision bf16
-    python bench/generate.py --resolutions 256,1024 --batch-sizes 1,8,32 --device cuda
+    python bench/generate.py --resolutions 256,1024 --batch-sizes 1,8,32 --device cuda --precision tf32,fp16
 
 The networks are config-f (G_main with its default kwargs, 8 mapping layers) with random weights, written as an
 official-format (G, D, Gs) pickle to a temporary file and loaded back from it by every path. Paths:
@@ -13,12 +13,15 @@ official-format (G, D, Gs) pickle to a temporary file and loaded back from it by
          modulated convolution, NCHW, ops on impl='ref').
   peer   the peer's G_ema(z, None, truncation_psi=0.5, noise_mode='const') loaded by its legacy.py, converted to
          uint8 NHWC as its generate.py does; its ops take their own CPU/CUDA paths.
-  bf16   (--precision bf16) ours under torch.autocast(dtype=bfloat16); a separate row, never the default.
+  ours, ref and peer compute in float32 (on GPUs with TF32 off, as the original's float32).
+  tf32, fp16, bf16   (--precision, comma-separated) ours under dnnlib.ops.precision(name), run_generator.py's
+         --precision: TF32 on a GPU; float16 in the 4 highest resolutions with clamping, TF32 for the rest;
+         torch.autocast(dtype=bfloat16). Separate rows, never the default.
 Each call generates one batch from the same latents. The paths take turns (order reversed every other round) until
 each has --min-time seconds and 3 calls; images/s is the batch over the median call. 'vs ref' and 'vs peer' are
 the other path's median time over ours (above 1: ours is faster). GFLOP/img counts the convolutions and matrix
 products of one call (torch's FlopCounterMode); '% peak' sets the achieved rate against a 4096x4096 matrix
-product's on this machine (float32; for the bf16 row, bfloat16). Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
+product's on this machine in the row's precision (fp16: float16's; tf32: float32's with TF32 on). Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
 The mapping rows time the mapping network alone (z -> W, batch --mapping-batch).
 """
 
@@ -40,6 +43,7 @@ from dnnlib.tflib.network import Network  # noqa: E402
 from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
 from pretrained_networks import load_networks_file  # noqa: E402
 
+PEAK_DTYPES = dict(fp32=torch.float32, tf32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 TO_UINT8 = dict(func=tflib.convert_images_to_uint8, nchw_to_nhwc=True)
 
 
@@ -66,7 +70,7 @@ def with_reference_and_peer(ours, peer=None):
     return paths
 
 
-def generation_paths(Gs, peer_G, z, device, precision):
+def generation_paths(Gs, peer_G, z, device, precisions):
     """name -> callable returning uint8 NHWC images of the batch z."""
     def ours():
         return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
@@ -77,11 +81,11 @@ def generation_paths(Gs, peer_G, z, device, precision):
         return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
     paths = with_reference_and_peer(ours, peer if peer_G is not None else None)
-    if precision == "bf16":
-        def bf16():
-            with dnnlib.ops.precision("bf16", device):
+    for name in precisions:
+        def ours_in(name=name):
+            with dnnlib.ops.precision(name, device):
                 return ours()
-        paths["bf16"] = bf16
+        paths[name] = ours_in
     return paths
 
 
@@ -123,6 +127,16 @@ def print_rows(title, rows, items, unit, peaks):
               flush=True)
 
 
+def precision_list(text):
+    """'tf32,fp16' -> ['tf32', 'fp16']; 'fp32' (the rows that are always there) -> []."""
+    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() != "fp32"]
+    unknown = [name for name in names if name not in dnnlib.ops.PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown precision {', '.join(unknown)}: choose from "
+                                         f"{', '.join(dnnlib.ops.PRECISIONS)}")
+    return names
+
+
 def fmt(value, spec=".2f"):
     return "" if value is None else format(value, spec)
 
@@ -134,7 +148,8 @@ def main():
                         help="default: 1,8 on the CPU (1024: 1 only), 1,8,32 on CUDA")
     parser.add_argument("--mapping-batch", type=int, default=256, help="batch of the mapping rows (default: 256)")
     parser.add_argument("--peer", metavar="PATH", help="checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: add a bfloat16 row")
+    parser.add_argument("--precision", type=precision_list, default="fp32",
+                        help="comma-separated rows besides float32's: tf32, fp16 (GPUs), bf16 (default: none)")
     parser.add_argument("--min-time", type=float, default=10.0, help="seconds to time each path (default: 10)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--device", default="cpu")
@@ -143,17 +158,22 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    for name in args.precision:
+        try:
+            dnnlib.ops.precision(name, device)
+        except ValueError as err:
+            parser.error(str(err))
     dnnlib.util.keep_freed_memory()
 
     print(common.machine_line(device))
-    peaks = dict(fp32=common.matmul_peak(device))  # the bf16 row's "% peak" is of the bfloat16 peak
-    print(f"measured peak: {peaks['fp32'] / 1e9:.1f} GFLOP/s (float32 4096x4096 matrix product)")
-    if args.precision == "bf16":
-        peaks["bf16"] = common.matmul_peak(device, torch.bfloat16)
-        print(f"measured peak: {peaks['bf16'] / 1e9:.1f} GFLOP/s (bfloat16)")
+    peaks = {}  # each row's "% peak" is of its own precision's matrix-product peak
+    for name in ["fp32"] + args.precision:
+        with dnnlib.ops.cuda_tf32(name == "tf32"):
+            peaks[name] = common.matmul_peak(device, PEAK_DTYPES[name])
+        print(f"measured peak: {peaks[name] / 1e9:.1f} GFLOP/s ({name} 4096x4096 matrix product)")
     print(f"{'workload':>16} {'path':>5} {'rate':>9} {'':<5} {'GFLOP/img':>9} {'GFLOP/s':>8} {'% peak':>6} "
           f"{'mem MiB':>8} {'vs ref':>7} {'vs peer':>8} {'max diff':>9}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, dnnlib.ops.precision("fp32", device):
         for resolution in args.resolutions:
             pkl = os.path.join(tmp, f"configf-{resolution}.pkl")
             write_configf_pickle(resolution, pkl)

@@ -7,7 +7,7 @@
 Workloads (each script's --help says exactly what it measures and how):
   generate  bench/generate.py: config-f generation at 256 and 1024 and the mapping network alone; ours vs. our
             reference path vs. the peer (--peer), FLOPs, achieved FLOP/s against the measured peak, peak memory,
-            uint8 differences; a bfloat16 row with --precision bf16.
+            uint8 differences; rows for --precision tf32,fp16,bf16 (tf32 and fp16 by default on CUDA).
   train     bench/train.py: full training steps (G and D with their regularisers), sec/kimg, per-phase times,
             FLOPs, peak memory; ours vs. the reference path vs. the peer's training step (--peer).
   project   bench/project.py: Projector.step() at 256 (and 1024 with --full), ours vs. the reference path.
@@ -37,7 +37,7 @@ def commands(args):
     generate = ["generate.py", "--resolutions", "256,1024"] + common + memory
     generate += ["--batch-sizes", "1,8,32"] if full else []
     peer = ["--peer", args.peer] if args.peer else []
-    generate += peer + ["--precision", args.precision]
+    generate += peer + ["--precision", args.precision or ("tf32,fp16" if cuda else "fp32")]
     return dict(
         generate=generate,
         train=["train.py"] + common + memory + (["--setups", "small,configf"] if full else []) + peer,
@@ -50,7 +50,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--peer", metavar="PATH", help="checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: add bfloat16 rows")
+    parser.add_argument("--precision", help="comma-separated generation rows besides float32's: tf32, fp16 (GPUs), "
+                                            "bf16 (default: tf32,fp16 on CUDA, none on the CPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--full", action="store_true", help="the whole grid (default on CUDA; hours on a CPU)")

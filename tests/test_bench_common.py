@@ -89,6 +89,25 @@ def test_run_passes_the_peer_to_generate_and_train():
     assert not any("--peer" in cmd for cmd in run.commands(args).values())
 
 
+def test_generation_precision_rows():
+    """bench/run.py asks generate.py for the TF32 and float16 rows on CUDA by default, none on the CPU."""
+    from bench import generate, run
+    args = argparse.Namespace(device="cpu", threads=None, full=False, no_memory=True, peer=None, precision=None)
+
+    def precision():
+        cmd = run.commands(args)["generate"]
+        return cmd[cmd.index("--precision") + 1]
+
+    assert precision() == "fp32" and generate.precision_list(precision()) == []
+    args.device = "cuda"
+    assert generate.precision_list(precision()) == ["tf32", "fp16"]
+    args.precision = "bf16"
+    assert precision() == "bf16"
+    assert generate.precision_list("fp32, bf16,fp16") == ["bf16", "fp16"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown precision fp8"):
+        generate.precision_list("fp8")
+
+
 def test_train_report_shows_the_peer_only_when_it_ran(capsys):
     from bench import train
     times = dict.fromkeys(train.PHASES + ("step",), 1.0)

@@ -306,7 +306,8 @@ def test_bad_interpolations(tmp_path, small_pkl, args, words):
 
 def test_precision_and_reference_path_flags(tmp_path, small_pkl):
     """--reference-path computes as the original (same images within 1 level); --precision bf16 runs where the CPU
-    has native bfloat16 (images near fp32's) and is refused in one line where it has not."""
+    has native bfloat16 (images near fp32's) and is refused in one line where it has not; tf32 and fp16 are
+    refused in one line without a GPU."""
     import torch
     runs = {}
     for name, flags in [("default", []), ("reference", ["--reference-path"]), ("bf16", ["--precision=bf16"])]:
@@ -318,6 +319,12 @@ def test_precision_and_reference_path_flags(tmp_path, small_pkl):
             continue
         assert result.returncode == 0, result.stderr
         runs[name] = read_images(only_subdir(tmp_path / name))
+    if not torch.cuda.is_available():
+        for name in ("tf32", "fp16"):
+            result = run_cli("generate-images", f"--network={small_pkl}", "--seeds=0", f"--precision={name}",
+                             f"--result-dir={tmp_path / name}")
+            assert result.returncode == 1 and "needs a CUDA GPU" in result.stderr
+            assert "Traceback" not in result.stderr and not (tmp_path / name).exists()
     for image in runs["default"]:
         diff = np.abs(runs["default"][image].astype(int) - runs["reference"][image].astype(int))
         assert diff.max() <= 1, image

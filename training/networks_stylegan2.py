@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dnnlib.ops import reference_path_enabled
+from dnnlib.ops import forced_fp16, reference_path_enabled
 from dnnlib.ops.bias_act import bias_act
 from dnnlib.ops.upfirdn2d import conv2d, conv_downsample_2d, downsample_2d, upsample_2d, upsample_conv_2d
 from dnnlib.tflib.network import Network, register_build_func
@@ -155,7 +155,8 @@ class ModulatedConv2dLayer(nn.Module):
         self.up, self.demodulate, self.act = up, demodulate, act
         self.resample_kernel, self.fused_modconv, self.conv_clamp = resample_kernel, fused_modconv, conv_clamp
 
-    def forward(self, x, dlatent, noise=None, fused_modconv=None):
+    def forward(self, x, dlatent, noise=None, fused_modconv=None, conv_clamp=None):
+        """conv_clamp: a clamp for this call where the layer has none of its own (--precision fp16)."""
         styles = bias_act(dlatent @ (self.mod_weight * self.mod_weight_coef), self.mod_bias) + 1
         weight = self.weight * self.weight_coef
         if x.dtype == torch.float16 and self.demodulate:
@@ -168,7 +169,8 @@ class ModulatedConv2dLayer(nn.Module):
         if self.noise_strength is not None and noise is not None:
             noise = (noise * self.noise_strength).to(x.dtype)
             x = x.add_(noise) if not torch.is_grad_enabled() else x + noise  # x is modulated_conv2d's fresh output
-        return bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=self.conv_clamp)
+        clamp = conv_clamp if self.conv_clamp is None else self.conv_clamp
+        return bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=clamp)
 
 
 class ConstInput(nn.Module):
@@ -286,23 +288,25 @@ class SynthesisBlock(nn.Module):
                                               use_noise=False, act="linear", fused_modconv=fused_modconv,
                                               conv_clamp=conv_clamp)
 
-    def forward(self, x, y, dlatents, noises, fused_modconv):
-        """x: features from the block below (None at 4x4); y: RGB so far (None until the first ToRGB), float32."""
-        res = self.res
-        dtype = block_dtype(self.use_fp16, dlatents.device)
+    def forward(self, x, y, dlatents, noises, fused_modconv, forced_fp16_clamp=None):
+        """x: features from the block below (None at 4x4); y: RGB so far (None until the first ToRGB), float32.
+        forced_fp16_clamp: run this block in float16 with that clamp (--precision fp16), whatever its own settings."""
+        res, clamp = self.res, forced_fp16_clamp
+        dtype = block_dtype(self.use_fp16 or clamp is not None, dlatents.device)
         if res == 2:
             x = self.Const(dlatents.shape[0]).to(dtype)
-            x = self.Conv(x, dlatents[:, 0], noises[0], fused_modconv)
+            x = self.Conv(x, dlatents[:, 0], noises[0], fused_modconv, clamp)
         else:
             x = t = x.to(dtype)
-            x = self.Conv0_up(x, dlatents[:, res * 2 - 5], noises[res * 2 - 5], fused_modconv)
-            x = self.Conv1(x, dlatents[:, res * 2 - 4], noises[res * 2 - 4], fused_modconv)
+            x = self.Conv0_up(x, dlatents[:, res * 2 - 5], noises[res * 2 - 5], fused_modconv, clamp)
+            x = self.Conv1(x, dlatents[:, res * 2 - 4], noises[res * 2 - 4], fused_modconv, clamp)
             if self.architecture == "resnet":
                 x = (x + self.Skip(t)) * (1 / np.sqrt(2))
             if self.architecture == "skip":
                 y = upsample_2d(y, k=self.resample_kernel)
         if hasattr(self, "ToRGB"):
-            t = self.ToRGB(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv).to(torch.float32)
+            t = self.ToRGB(x, dlatents[:, res * 2 - 3], fused_modconv=fused_modconv, conv_clamp=clamp)
+            t = t.to(torch.float32)
             y = t if y is None else y + t
         return x, y
 
@@ -355,9 +359,12 @@ class SynthesisNetwork(nn.Module):
             noise_inputs = [torch.randn([batch] + shape[1:], device=dlatents_in.device) if randomize_noise
                             else getattr(self, f"noise{i}") for i, shape in enumerate(self.noise_shapes())]
         assert len(noise_inputs) == self.num_layers - 1
+        forced = forced_fp16()
+        forced_res = fp16_resolutions(self.resolution_log2, forced[0]) if forced else ()
         x = y = None
         for res in range(2, self.resolution_log2 + 1):
-            x, y = getattr(self, f"{2 ** res}x{2 ** res}")(x, y, dlatents_in, noise_inputs, fused_modconv)
+            clamp = forced[1] if res in forced_res else None
+            x, y = getattr(self, f"{2 ** res}x{2 ** res}")(x, y, dlatents_in, noise_inputs, fused_modconv, clamp)
         return y.contiguous()  # NCHW, whichever layout the layers ran in
 
 

@@ -36,7 +36,42 @@ def reference_path(enabled=True):
         use_reference_path(saved)
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+FP16_RESOLUTIONS, FP16_CONV_CLAMP = 4, 256  # --precision fp16, as StyleGAN2-ADA's configs train
+
+_forced_fp16 = None
+
+
+def forced_fp16():
+    """(num_fp16_res, conv_clamp) that synthesis networks apply on top of their own settings while --precision fp16
+    is in effect, else None."""
+    return _forced_fp16
+
+
+@contextlib.contextmanager
+def forcing_fp16(num_fp16_res=FP16_RESOLUTIONS, conv_clamp=FP16_CONV_CLAMP):
+    """Run the `num_fp16_res` highest resolutions of every synthesis network in float16 (on GPUs: blocks stay
+    float32 on other devices), clamping their activations to +-conv_clamp where a layer has no clamp of its own."""
+    global _forced_fp16
+    saved, _forced_fp16 = _forced_fp16, (int(num_fp16_res), float(conv_clamp))
+    try:
+        yield
+    finally:
+        _forced_fp16 = saved
+
+
+@contextlib.contextmanager
+def cuda_tf32(enabled):
+    """TF32 for CUDA convolutions and matrix products on or off (PyTorch's default has it on for convolutions, which
+    moves images away from the original's float32 outputs)."""
+    import torch
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = matmul.allow_tf32, cudnn.allow_tf32
+    matmul.allow_tf32 = cudnn.allow_tf32 = bool(enabled)
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
 
 
 def bf16_supported(device):
@@ -48,24 +83,38 @@ def bf16_supported(device):
 
 
 def precision(name, device):
-    """A context manager that computes in `name` precision: 'fp32' as is; 'bf16' with convolutions and matrix
-    products in bfloat16 (torch.autocast), about 1.6x faster on CPUs with native bfloat16, images a few uint8
-    levels from fp32 (docs/performance.md). Raises ValueError at once where the device lacks native bfloat16."""
+    """A context manager that computes in `name` precision:
+      fp32  exact float32, the default (on GPUs with TF32 off, so that images match the original's);
+      tf32  GPUs from Ampere on: TF32 convolutions and matrix products (10-bit mantissa inputs);
+      fp16  GPUs: float16 in the FP16_RESOLUTIONS highest resolutions of the synthesis network with activations
+            clamped to +-FP16_CONV_CLAMP (as StyleGAN2-ADA trains), TF32 for the rest;
+      bf16  convolutions and matrix products in bfloat16 (torch.autocast), about 1.6x faster on CPUs with native
+            bfloat16 (docs/performance.md).
+    Every mode but fp32 moves images a few uint8 levels. Raises ValueError at once where the device cannot run it."""
     import torch
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision '{name}': choose from {', '.join(PRECISIONS)}")
+    cuda = device.type == "cuda"
     if name == "fp32":
-        return contextlib.nullcontext()
-    if not bf16_supported(device):
-        raise ValueError(f"this {device.type.upper()} has no native bfloat16 support; use --precision fp32")
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+        return cuda_tf32(False) if cuda else contextlib.nullcontext()
+    if name == "bf16":
+        if not bf16_supported(device):
+            raise ValueError(f"this {device.type.upper()} has no native bfloat16 support; use --precision fp32")
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if not cuda:
+        raise ValueError(f"--precision {name} needs a CUDA GPU; on the {device.type.upper()} use fp32 or bf16")
+    if name == "tf32":
+        if torch.cuda.get_device_capability(device)[0] < 8:
+            raise ValueError("this GPU has no TF32 (it needs compute capability 8.0 or newer); use fp32 or fp16")
+        return cuda_tf32(True)
+    return _entered_together(cuda_tf32(True), forcing_fp16())
 
 
 def add_compute_args(parser):
     """--precision and --reference-path, for the scripts that run networks."""
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default) or bf16: faster where the CPU has native bfloat16, images within a few "
-                             "uint8 levels")
+                        help="fp32 (default, exact); GPUs: tf32, fp16 (float16 in the 4 highest resolutions); CPUs "
+                             "with native bfloat16 and GPUs: bf16. All but fp32 move images a few uint8 levels")
     parser.add_argument("--reference-path", action="store_true",
                         help="Compute as the original does, in plain PyTorch ops (slower; for debugging)")
 
