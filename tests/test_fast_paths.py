@@ -7,6 +7,7 @@
 - the unfused modulated convolution (demodulation from one matrix product, channels-last on the CPU, in-place
   demodulation and noise under no_grad) and `choose_fused_modconv`.
 - the synthesis network end to end, and Network.run under torch.inference_mode.
+- the discriminator's blocks in channels-last on the CPU: scores and input gradients.
 """
 
 import itertools
@@ -507,6 +508,30 @@ def test_synthesis_default_path_outputs_nchw(Gs, architecture):
         assert (y - y_ref).abs().max().item() <= 1e-4, architecture
     out = Gs.run(z, None, randomize_noise=False)
     assert isinstance(out, np.ndarray) and out.flags.c_contiguous and out.shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize('architecture', ['resnet', 'skip', 'orig'])
+def test_discriminator_default_path_matches_reference_path(architecture):
+    """D's blocks run channels-last on the CPU (its depthwise FIR filters are several times faster so): same
+    scores and same input gradients (R1's) as the reference path's NCHW, to float rounding."""
+    _G, D, _Gs = make_networks(fmap_max=32, architecture=architecture)
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    layouts = {}  # block layer -> channels-last output? (the 4x4 epilogue follows minibatch stddev's layout)
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: layouts.__setitem__(
+             name, out.is_contiguous(memory_format=CL))) for name, m in D.module.named_modules()
+             if m.__class__.__name__ == 'Conv2dLayer' and not name.startswith('4x4')]
+    results = {}
+    for reference in (False, True):
+        with dnnlib.ops.reference_path(reference):
+            x = images.clone().requires_grad_(True)
+            scores = D.module(x, None)
+            results[reference] = scores, torch.autograd.grad(scores.sum(), x)[0]
+        assert len(layouts) >= 6 and all(layouts.values()) != reference, (architecture, reference, layouts)
+    for hook in hooks:
+        hook.remove()
+    torch.testing.assert_close(results[False][0], results[True][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[False][1], results[True][1], rtol=1e-4, atol=1e-6)
+    assert results[False][1].abs().max() > 0
 
 
 def test_synthesis_batch_size_does_not_change_images(Gs):

@@ -39,6 +39,14 @@ def choose_fused_modconv(fused_modconv, network_default, device):
     return network_default if device.type != "cpu" or reference_path_enabled() else False
 
 
+def fast_layout(x):
+    """On the CPU, off the reference path: x in channels-last, oneDNN's fastest layout for these convolutions (and
+    3-6x faster for the depthwise FIR filters), which the layers that follow keep. Same values either way."""
+    if x.device.type == "cpu" and not reference_path_enabled():
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def block_dtype(use_fp16, device):
     """Mixed precision as in StyleGAN2-ADA: float16 for the blocks marked `use_fp16`, on GPUs only."""
     return torch.float16 if use_fp16 and device.type == "cuda" else torch.float32
@@ -125,9 +133,7 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
         if demodulate:
             # sum over k, k, i of (w * s_i)^2 = (s^2) @ (w^2 summed over the kernel taps): [N, O].
             d = torch.rsqrt(styles.square() @ weight.square().sum(dim=[0, 1]).to(styles.dtype) + 1e-8).to(x.dtype)
-        x = x * styles.to(x.dtype)[:, :, np.newaxis, np.newaxis]
-        if x.device.type == "cpu" and not reference_path_enabled():
-            x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fastest layout; kept by what follows
+        x = fast_layout(x * styles.to(x.dtype)[:, :, np.newaxis, np.newaxis])
         w = weight.to(x.dtype)
 
     x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w)
@@ -568,7 +574,7 @@ class Discriminator(nn.Module):
             cmap = normalize_2nd_moment(self.LabelEmbed(labels_in.to(torch.float32)))
             for idx in range(self.mapping_layers):
                 cmap = getattr(self, f"Mapping{idx}")(cmap)
-        x, y = None, images_in.to(torch.float32)
+        x, y = None, fast_layout(images_in.to(torch.float32))
         for res in range(self.resolution_log2, 1, -1):
             block = getattr(self, f"{2 ** res}x{2 ** res}")
             if res > 2:
