@@ -157,6 +157,8 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.peer and common.peer_checkout_problem(args.peer):
+        parser.error(common.peer_checkout_problem(args.peer))
     device = torch.device(args.device)
     for name in args.precision:
         try:
