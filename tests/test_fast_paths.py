@@ -3,6 +3,7 @@
 - `dnnlib.ops.reference_path()` / `use_reference_path()`: the global switch back to the reference arithmetic.
 - upfirdn2d without upsampling (impl='auto'): padding inside the depthwise convolution, memory format kept.
 - upfirdn2d with large rank-one filters (ADA's warp): two 1-D passes on the batch folded into the channels.
+- conv_downsample_2d with a 1x1 kernel: the filter computes only the pixels the convolution keeps.
 - bias_act's reference path working in place on its own intermediates when autograd is off.
 - the unfused modulated convolution (demodulation from one matrix product, channels-last on the CPU, in-place
   demodulation and noise under no_grad) and `choose_fused_modconv`.
@@ -21,7 +22,7 @@ import dnnlib.tflib as tflib
 from dnnlib.ops import bias_act as bias_act_module
 from dnnlib.ops import upfirdn2d as upfirdn2d_module
 from dnnlib.ops.bias_act import activation_funcs, bias_act
-from dnnlib.ops.upfirdn2d import upfirdn2d
+from dnnlib.ops.upfirdn2d import conv_downsample_2d, upfirdn2d
 from training.networks_stylegan2 import ModulatedConv2dLayer, choose_fused_modconv, modulated_conv2d
 from conftest import make_networks
 
@@ -232,6 +233,32 @@ def test_upfirdn2d_separable_only_for_large_rank_one_filters():
     x = torch.randn([1, 2, 16, 16])
     with dnnlib.ops.reference_path():  # the switch turns it off like every fast path
         assert torch.equal(upfirdn2d(x, SEPARABLE['sym12'], up=2), upfirdn2d(x, SEPARABLE['sym12'], up=2, impl='ref'))
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, CL])
+@pytest.mark.parametrize('groups', [1, 2])
+def test_conv_downsample_2d_1x1_filters_only_the_kept_pixels(monkeypatch, memory_format, groups):
+    """A 1x1 convolution with downsampling (the resnet D's skip) filters at stride 2 and convolves the smaller image:
+    the reference's values and gradients (the full-resolution filter, then a stride-2 convolution)."""
+    downs = []
+
+    def recording_upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl='auto'):
+        downs.append(down)
+        return upfirdn2d(x, f, up, down, padding, flip_filter, gain, impl)
+
+    monkeypatch.setattr(upfirdn2d_module, 'upfirdn2d', recording_upfirdn2d)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 8, 16, 16, generator=gen).contiguous(memory_format=memory_format).requires_grad_(True)
+    w = torch.randn(1, 1, 8 // groups, 6, generator=gen).requires_grad_(True)
+    outputs = {}
+    for impl in ('auto', 'ref'):
+        y = conv_downsample_2d(x, w, k=[1, 3, 3, 1], impl=impl)
+        outputs[impl] = (y, *torch.autograd.grad((y * torch.arange(y.numel()).reshape(y.shape).sin()).sum(), (x, w)))
+    assert outputs['auto'][0].shape == (3, 6, 8, 8) and downs == [2, 1]  # auto: filter at stride 2; ref: at 1
+    for fast, ref in zip(outputs['auto'], outputs['ref']):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+    with dnnlib.ops.reference_path():  # the switch restores the original order of operations
+        assert torch.equal(conv_downsample_2d(x, w, k=[1, 3, 3, 1]), outputs['ref'][0])
 
 
 def test_upfirdn2d_reference_path_dispatch(monkeypatch):

@@ -317,7 +317,11 @@ def conv_downsample_2d(x, w, k=None, factor=2, gain=1, impl='auto'):
     """A 'SAME' conv with TF-layout `w` followed by `downsample_2d()`, padding only once.
 
     Computed as in the original: FIR filter, then a stride-`factor` 'VALID'
-    convolution. Groups are inferred as x.shape[1] // inC.
+    convolution. Groups are inferred as x.shape[1] // inC. Off the reference
+    path a 1x1 convolution (the resnet discriminator's skip) reads only every
+    `factor`-th filtered pixel, so the filter computes just those (as its own
+    stride) and the convolution runs on the smaller image: the same values
+    for a factor**2 share of the filtering.
     """
     assert isinstance(factor, int) and factor >= 1
     num_groups = _groups(x, w)
@@ -326,6 +330,9 @@ def conv_downsample_2d(x, w, k=None, factor=2, gain=1, impl='auto'):
     f = _fir(x, k, factor, gain)
     p = (f.shape[0] - factor) + (conv_w - 1)
     pad0, pad1 = (p + 1) // 2, p // 2
+    if conv_w == 1 and impl != 'ref' and not reference_path_enabled():
+        x = upfirdn2d(x, f, down=factor, padding=(pad0, pad1, pad0, pad1), impl=impl)
+        return F.conv2d(x, _torch_weight(w), groups=num_groups)
     x = upfirdn2d(x, f, padding=(pad0, pad1, pad0, pad1), impl=impl)
     return F.conv2d(x, _torch_weight(w), stride=factor, groups=num_groups)
 
