@@ -503,6 +503,52 @@ def test_bias_act_cuda_matches_ref(act, clamp):
     assert torch.autograd.gradgradcheck(fn, (x64, b64))
 
 
+def _float16_against_float32_ref(fn16, fn32, inputs16, dy16):
+    """Output and input gradients of fn16 on float16 inputs, and of fn32 on the same values in float32."""
+    results = []
+    for fn, dtype in ((fn16, torch.float16), (fn32, torch.float32)):
+        inputs = [t.detach().to(dtype).requires_grad_() for t in inputs16]
+        y = fn(*inputs)
+        assert y.dtype == dtype
+        results.append([y.detach(), *torch.autograd.grad(y, inputs, dy16.to(dtype))])
+    return results
+
+
+@cuda_only
+@pytest.mark.parametrize('act', sorted(ACTIVATIONS))
+def test_bias_act_cuda_float16_matches_float32_ref(act):
+    """float16 tensors (the mixed-precision blocks): the kernel computes in float32 and rounds once, so it matches
+    the float32 reference on the same values to float16's precision."""
+    gen = torch.Generator().manual_seed(25)
+    v = away_from_zero([4, 5, 6], gen, dtype=torch.float32)
+    b = torch.randn([5], generator=gen)
+    x16, b16 = (v - b[None, :, None]).half().cuda(), b.half().cuda()
+    dy16 = torch.randn([4, 5, 6], generator=gen).half().cuda()
+    for clamp in (None, 0.8):
+        got, expected = _float16_against_float32_ref(
+            lambda x, b: bias_act(x, b, act=act, alpha=0.3, gain=1.3, clamp=clamp, impl='cuda'),
+            lambda x, b: bias_act(x, b, act=act, alpha=0.3, gain=1.3, clamp=clamp, impl='ref'), (x16, b16), dy16)
+        checked = 1 if clamp else 3  # near the clamp, float16 rounding may flip an element's gradient to zero
+        for g, e, tol in list(zip(got, expected, (2e-3, 2e-3, 2e-2)))[:checked]:
+            torch.testing.assert_close(g.float(), e, rtol=tol, atol=tol)
+
+
+@cuda_only
+@pytest.mark.parametrize('up, down, padding, fshape, flip', UPFIRDN_CASES)
+def test_upfirdn2d_cuda_float16_matches_float32_ref(up, down, padding, fshape, flip):
+    gen = torch.Generator().manual_seed(26)
+    x16 = torch.randn([2, 3, 7, 6], generator=gen).half().cuda()
+    f = torch.randn(fshape, generator=gen).half().float().cuda()
+    out_shape = upfirdn2d(x16.float(), f, up=up, down=down, padding=padding, impl='ref').shape
+    dy16 = torch.randn(out_shape, generator=gen).half().cuda()
+    got, expected = _float16_against_float32_ref(
+        lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=1.5, impl='cuda'),
+        lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=1.5, impl='ref'),
+        (x16,), dy16)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.float(), e, rtol=5e-3, atol=5e-3 * e.abs().max().item())
+
+
 @cuda_only
 @pytest.mark.parametrize('dim', [0, 2])
 def test_bias_act_cuda_bias_dim(dim):

@@ -22,7 +22,8 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor xref, tor
                        int64_t grad, int64_t dim, int64_t act, double alpha, double gain, double clamp)
 {
     TORCH_CHECK(x.is_cuda(), "x must be a CUDA tensor");
-    TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64, "x must be float32 or float64");
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64 ||
+                x.scalar_type() == torch::kHalf, "x must be float32, float64 or float16");
     TORCH_CHECK(grad >= 0 && grad <= 2, "grad must be 0, 1 or 2");
     TORCH_CHECK(b.numel() == 0 || (b.dim() == 1 && dim >= 0 && dim < x.dim() && b.size(0) == x.size(dim)),
                 "b must be empty or 1-D with x.shape[dim] elements");
@@ -59,7 +60,8 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor xref, tor
     p.gain = gain;
     p.clamp = clamp;
 
-    const BiasActDtype dtype = x.scalar_type() == torch::kFloat64 ? kBiasActFloat64 : kBiasActFloat32;
+    const BiasActDtype dtype = x.scalar_type() == torch::kFloat64 ? kBiasActFloat64
+                             : x.scalar_type() == torch::kHalf    ? kBiasActFloat16 : kBiasActFloat32;
     const cudaError_t err = bias_act_launch(p, dtype, c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(err == cudaSuccess, "bias_act kernel launch failed: ", cudaGetErrorString(err));
     return out;

@@ -1,6 +1,7 @@
 // CUDA kernel for bias_act: one thread per element (grid-stride loop).
 
 #include "bias_act.h"
+#include "storage_types.cuh"
 
 namespace {
 
@@ -80,40 +81,43 @@ __device__ T activation_grad2(int act, T v, T y)
     }
 }
 
+// T: the tensors' element type; C: the arithmetic's (float32 for float16 tensors).
 template <typename T>
 __global__ void bias_act_kernel(BiasActParams p)
 {
+    using C = typename ComputeType<T>::type;
     const T* x = static_cast<const T*>(p.x);
     const T* b = static_cast<const T*>(p.b);
     const T* xref = static_cast<const T*>(p.xref);
     const T* yref = static_cast<const T*>(p.yref);
     const T* dy = static_cast<const T*>(p.dy);
     T* out = static_cast<T*>(p.out);
-    const T alpha = T(p.alpha);
-    const T gain = T(p.gain);
-    const T clamp = T(p.clamp);
+    const C alpha = C(p.alpha);
+    const C gain = C(p.gain);
+    const C clamp = C(p.clamp);
 
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < p.size; i += (int64_t)gridDim.x * blockDim.x) {
-        const T bias = b ? b[(i / p.bias_step) % p.bias_len] : T(0);
+        const C bias = b ? widen(b[(i / p.bias_step) % p.bias_len]) : C(0);
         if (p.grad == 0) {
-            T v = activation(p.act, x[i] + bias, alpha);
+            C v = activation(p.act, widen(x[i]) + bias, alpha);
             if (p.gain != 1.0)
                 v *= gain;
             if (p.clamp >= 0.0)
                 v = v > clamp ? clamp : (v < -clamp ? -clamp : v);  // NaN passes, as in torch.clamp.
-            out[i] = v;
+            store(&out[i], v);
             continue;
         }
         // Gradient is zero where the forward output was clamped.
-        if (p.clamp >= 0.0 && yref && !(yref[i] > -clamp && yref[i] < clamp)) {
-            out[i] = T(0);
+        if (p.clamp >= 0.0 && yref && !(widen(yref[i]) > -clamp && widen(yref[i]) < clamp)) {
+            store(&out[i], C(0));
             continue;
         }
-        const T v = xref ? xref[i] + bias : T(0);
+        const C v = xref ? widen(xref[i]) + bias : C(0);
         // Undo the gain to get the activation's own output.
-        const T y = (yref && p.gain != 0.0) ? yref[i] / gain : T(0);
-        const T deriv = p.grad == 1 ? activation_grad(p.act, v, y, alpha) : activation_grad2(p.act, v, y) * dy[i];
-        out[i] = x[i] * deriv * gain;
+        const C y = (yref && p.gain != 0.0) ? widen(yref[i]) / gain : C(0);
+        const C deriv = p.grad == 1 ? activation_grad(p.act, v, y, alpha)
+                                    : activation_grad2(p.act, v, y) * widen(dy[i]);
+        store(&out[i], widen(x[i]) * deriv * gain);
     }
 }
 
@@ -129,6 +133,8 @@ cudaError_t bias_act_launch(const BiasActParams& p, BiasActDtype dtype, cudaStre
     const int blocks = (int)(wanted < 65536 ? wanted : 65536);
     if (dtype == kBiasActFloat64)
         bias_act_kernel<double><<<blocks, threads, 0, stream>>>(p);
+    else if (dtype == kBiasActFloat16)
+        bias_act_kernel<__half><<<blocks, threads, 0, stream>>>(p);
     else
         bias_act_kernel<float><<<blocks, threads, 0, stream>>>(p);
     return cudaGetLastError();

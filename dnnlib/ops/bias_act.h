@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cuda_runtime_api.h>
 
-// Element type of all tensors in one call.
-enum BiasActDtype { kBiasActFloat32 = 0, kBiasActFloat64 = 1 };
+// Element type of all tensors in one call (float16 computes in float32).
+enum BiasActDtype { kBiasActFloat32 = 0, kBiasActFloat64 = 1, kBiasActFloat16 = 2 };
 
 // What the kernel computes per element i, with xb = xref[i] + b[c(i)]
 // (c(i) = the index along the bias dim) and a = y-based or x-based argument:

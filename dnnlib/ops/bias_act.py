@@ -38,8 +38,8 @@ activation_funcs = {
 }
 del S
 
-# Dtypes the CUDA kernel is instantiated for; others use the reference path.
-_cuda_dtypes = (torch.float32, torch.float64)
+# Dtypes the CUDA kernel is instantiated for (float16 computes in float32); others use the reference path.
+_cuda_dtypes = (torch.float16, torch.float32, torch.float64)
 
 
 def _get_plugin():

@@ -13,7 +13,8 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t upx, int64_t u
                         int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip_filter)
 {
     TORCH_CHECK(x.is_cuda(), "x must be a CUDA tensor");
-    TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64, "x must be float32 or float64");
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64 ||
+                x.scalar_type() == torch::kHalf, "x must be float32, float64 or float16");
     TORCH_CHECK(f.device() == x.device() && f.scalar_type() == x.scalar_type(), "f must match x in device and dtype");
     TORCH_CHECK(x.dim() == 4, "x must be NCHW");
     TORCH_CHECK(f.dim() == 2 && f.size(0) >= 1 && f.size(1) >= 1, "f must be a non-empty 2-D filter");
@@ -52,7 +53,8 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t upx, int64_t u
     p.pady0 = (int)pady0;
     p.flip_filter = flip_filter;
 
-    const Upfirdn2dDtype dtype = x.scalar_type() == torch::kFloat64 ? kUpfirdn2dFloat64 : kUpfirdn2dFloat32;
+    const Upfirdn2dDtype dtype = x.scalar_type() == torch::kFloat64 ? kUpfirdn2dFloat64
+                               : x.scalar_type() == torch::kHalf    ? kUpfirdn2dFloat16 : kUpfirdn2dFloat32;
     const cudaError_t err = upfirdn2d_launch(p, dtype, c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(err == cudaSuccess, "upfirdn2d kernel launch failed: ", cudaGetErrorString(err));
     return out;

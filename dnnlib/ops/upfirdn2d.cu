@@ -2,6 +2,7 @@
 // over the filter taps that land on input pixels. Correctness over speed.
 
 #include "upfirdn2d.h"
+#include "storage_types.cuh"
 
 namespace {
 
@@ -19,9 +20,11 @@ __device__ void window(int start, int taps, int up, int pad0, int in, int* first
     *last = hi < in - 1 ? hi : in - 1;
 }
 
+// T: the tensors' element type; sums run in ComputeType<T> (float32 for float16).
 template <typename T>
 __global__ void upfirdn2d_kernel(Upfirdn2dParams p)
 {
+    using C = typename ComputeType<T>::type;
     const T* x = static_cast<const T*>(p.x);
     const T* f = static_cast<const T*>(p.f);
     T* out = static_cast<T*>(p.out);
@@ -40,7 +43,7 @@ __global__ void upfirdn2d_kernel(Upfirdn2dParams p)
         window(sy, p.fh, p.upy, p.pady0, p.in_h, &iy0, &iy1);
         window(sx, p.fw, p.upx, p.padx0, p.in_w, &ix0, &ix1);
 
-        T acc = T(0);
+        C acc = C(0);
         for (int iy = iy0; iy <= iy1; iy++) {
             const int ty = iy * p.upy + p.pady0 - sy;  // Offset of the pixel in the window.
             // A true convolution pairs window offset t with tap (taps - 1 - t).
@@ -48,10 +51,10 @@ __global__ void upfirdn2d_kernel(Upfirdn2dParams p)
             for (int ix = ix0; ix <= ix1; ix++) {
                 const int tx = ix * p.upx + p.padx0 - sx;
                 const int kx = p.flip_filter ? tx : p.fw - 1 - tx;
-                acc += xp[(int64_t)iy * p.in_w + ix] * f[ky * p.fw + kx];
+                acc += widen(xp[(int64_t)iy * p.in_w + ix]) * widen(f[ky * p.fw + kx]);
             }
         }
-        out[idx] = acc;
+        store(&out[idx], acc);
     }
 }
 
@@ -68,6 +71,8 @@ cudaError_t upfirdn2d_launch(const Upfirdn2dParams& p, Upfirdn2dDtype dtype, cud
     const int blocks = (int)(wanted < 65536 ? wanted : 65536);
     if (dtype == kUpfirdn2dFloat64)
         upfirdn2d_kernel<double><<<blocks, threads, 0, stream>>>(p);
+    else if (dtype == kUpfirdn2dFloat16)
+        upfirdn2d_kernel<__half><<<blocks, threads, 0, stream>>>(p);
     else
         upfirdn2d_kernel<float><<<blocks, threads, 0, stream>>>(p);
     return cudaGetLastError();

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cuda_runtime_api.h>
 
-// Element type of x, f and out in one call.
-enum Upfirdn2dDtype { kUpfirdn2dFloat32 = 0, kUpfirdn2dFloat64 = 1 };
+// Element type of x, f and out in one call (float16 accumulates in float32).
+enum Upfirdn2dDtype { kUpfirdn2dFloat32 = 0, kUpfirdn2dFloat64 = 1, kUpfirdn2dFloat16 = 2 };
 
 // For each of the `planes` (= N * C) contiguous images: insert up - 1 zeros
 // after each pixel, pad by pad0 before (the far-side pad only sets out_h and
