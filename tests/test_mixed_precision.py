@@ -158,3 +158,12 @@ def test_gpu_precisions_stay_near_the_cpus_float32():
         with dnnlib.ops.precision(name, cuda):
             images = layer_outputs(G, z.cuda())[0].cpu()
         torch.testing.assert_close(images, reference, rtol=0, atol=tolerance * scale, msg=name)
+
+
+def test_compute_mode_autotunes_cudnn_on_gpus_only():
+    saved = torch.backends.cudnn.benchmark
+    with dnnlib.ops.compute_mode("fp32", False, torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark == saved
+    with dnnlib.ops._cudnn_benchmark(True):  # what compute_mode enters on a CUDA device
+        assert torch.backends.cudnn.benchmark
+    assert torch.backends.cudnn.benchmark == saved

@@ -120,13 +120,25 @@ def add_compute_args(parser):
 
 
 def compute_mode(precision_name, reference, device):
-    """The context of --precision and --reference-path; an unsupported precision is a UserError at once."""
+    """The context of --precision and --reference-path, with cuDNN's autotuner on for the run's fixed shapes (as
+    TensorFlow autotunes by default); an unsupported precision is a UserError at once."""
     from dnnlib.util import UserError
     try:
         amp = precision(precision_name, device)
     except ValueError as err:
         raise UserError(str(err)) from None
-    return _entered_together(reference_path(reference), amp)
+    return _entered_together(reference_path(reference), amp, _cudnn_benchmark(device.type == "cuda"))
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(enabled):
+    import torch
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = saved or enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
 
 
 @contextlib.contextmanager
