@@ -164,6 +164,12 @@ def peer_checkout_problem(checkout):
     return None
 
 
+def check_peer_arg(parser, checkout):
+    """A --peer that is not a peer checkout is the command line's error (none given is fine)."""
+    if checkout and peer_checkout_problem(checkout):
+        parser.error(peer_checkout_problem(checkout))
+
+
 @contextlib.contextmanager
 def peer_imports(checkout):
     """Import from a checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3 while inside the block.

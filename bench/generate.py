@@ -129,7 +129,7 @@ def print_rows(title, rows, items, unit, peaks):
 
 def precision_list(text):
     """'tf32,fp16' -> ['tf32', 'fp16']; 'fp32' (the rows that are always there) -> []."""
-    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() != "fp32"]
+    names = [name for name in (part.strip() for part in text.split(",")) if name and name != "fp32"]
     unknown = [name for name in names if name not in dnnlib.ops.PRECISIONS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown precision {', '.join(unknown)}: choose from "
@@ -157,8 +157,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.peer and common.peer_checkout_problem(args.peer):
-        parser.error(common.peer_checkout_problem(args.peer))
+    common.check_peer_arg(parser, args.peer)
     device = torch.device(args.device)
     for name in args.precision:
         try:

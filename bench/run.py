@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import peer_checkout_problem
+from bench.common import check_peer_arg
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ("generate", "train", "project", "features")
@@ -62,8 +62,7 @@ def main():
     unknown = sorted(set(selected) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
-    if args.peer and peer_checkout_problem(args.peer):
-        parser.error(peer_checkout_problem(args.peer))
+    check_peer_arg(parser, args.peer)
 
     report = open(args.out, "w") if args.out else None
     failed = []

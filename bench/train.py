@@ -90,7 +90,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dnnlib.ops  # noqa: E402
-from bench.common import (count_flops, machine_line, matmul_peak, peak_memory, peer_checkout_problem,  # noqa: E402
+from bench.common import (check_peer_arg, count_flops, machine_line, matmul_peak, peak_memory,  # noqa: E402
                           peer_imports, sync)
 from dnnlib.tflib.network import Network  # noqa: E402
 from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
@@ -714,8 +714,7 @@ def main():
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.peer and peer_checkout_problem(args.peer):
-        parser.error(peer_checkout_problem(args.peer))
+    check_peer_arg(parser, args.peer)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.memory_child:

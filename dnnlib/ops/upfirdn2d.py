@@ -330,11 +330,9 @@ def conv_downsample_2d(x, w, k=None, factor=2, gain=1, impl='auto'):
     f = _fir(x, k, factor, gain)
     p = (f.shape[0] - factor) + (conv_w - 1)
     pad0, pad1 = (p + 1) // 2, p // 2
-    if conv_w == 1 and impl != 'ref' and not reference_path_enabled():
-        x = upfirdn2d(x, f, down=factor, padding=(pad0, pad1, pad0, pad1), impl=impl)
-        return F.conv2d(x, _torch_weight(w), groups=num_groups)
-    x = upfirdn2d(x, f, padding=(pad0, pad1, pad0, pad1), impl=impl)
-    return F.conv2d(x, _torch_weight(w), stride=factor, groups=num_groups)
+    filter_stride = factor if conv_w == 1 and impl != 'ref' and not reference_path_enabled() else 1
+    x = upfirdn2d(x, f, down=filter_stride, padding=(pad0, pad1, pad0, pad1), impl=impl)
+    return F.conv2d(x, _torch_weight(w), stride=factor // filter_stride, groups=num_groups)
 
 
 def conv2d(x, w):
