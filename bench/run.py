@@ -22,9 +22,9 @@ import subprocess
 import sys
 import time
 
-from bench.common import check_peer_arg
-
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))  # `python bench/run.py` as well as `python -m bench`
+from bench.common import check_peer_arg  # noqa: E402
 WORKLOADS = ("generate", "train", "project", "features")
 
 
