@@ -95,8 +95,8 @@ from bench.common import (check_peer_arg, count_flops, machine_line, matmul_peak
 from dnnlib.tflib.network import Network  # noqa: E402
 from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
-from training.training_loop import (Accumulator, all_reduce_sum, lazy_reg_adam, my_rounds,  # noqa: E402
-                                    set_requires_grad, sum_gradients, to_network_range)
+from training.training_loop import (Accumulator, accumulate_path_length, all_reduce_sum, lazy_reg_adam,  # noqa: E402
+                                    my_rounds, set_requires_grad, sum_gradients, to_network_range)
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "Gs")
 WEIGHTS = dict(Gmain=1.0, Greg=1 / 4, Dmain=1.0, Dreg=1 / 16, Gs=1.0)  # G_reg_interval 4, D_reg_interval 16
@@ -246,20 +246,13 @@ class Trainer(PathTrainer):
         pl_batch, pl_gpu = max(self.batch // loss.pl_batch_shrink, 1), max(self.batch_gpu // loss.pl_batch_shrink, 1)
         inputs = random_inputs(G, pl_batch, self.shared_gen, device, loss.style_mixing_prob)
         pl_noise = loss.pl_noise(pl_batch, self.shared_gen, device)
-        length_sum = torch.zeros([], device=device)
-        total = 0
-        for start in my_rounds(pl_batch, pl_gpu, 0, 1):
-            stop = start + pl_gpu
-            penalty, lengths = loss.G_pl(slice_inputs(inputs, start, stop), None, pl_noise[start:stop])
-            (penalty.sum() * G_REG_INTERVAL / pl_batch).backward()
-            length_sum += lengths.sum()
-            self.stats.add("Loss/pl_penalty", penalty)
-            self.stats.add("Loss/pl_lengths", lengths)
-            total += penalty.detach().sum()
+        rounds = my_rounds(pl_batch, pl_gpu, 0, 1)
+        mean_length, penalty_sum = accumulate_path_length(loss, inputs, None, pl_noise, rounds, pl_gpu, G_REG_INTERVAL,
+                                                           self.stats)
         sum_gradients(G.module.parameters())
         self.G_opt.step()
-        loss.update_pl_mean(all_reduce_sum(length_sum) / pl_batch)
-        return total / pl_batch
+        loss.update_pl_mean(mean_length)
+        return penalty_sum / pl_batch
 
     def phase_Dmain(self):
         G, D, loss, batch, batch_gpu, device = self.G, self.D, self.loss, self.batch, self.batch_gpu, self.device

@@ -88,7 +88,7 @@ def test_loss_terms_match_formulas():
     # Path length: |J^T y| per sample by finite differences of <G(w), y> along each coordinate of w.
     loss.pl_mean = torch.tensor(0.3)
     pl_noise = loss.pl_noise(4, gen, "cpu")
-    penalty, lengths = loss.G_pl(inputs, None, pl_noise)
+    lengths = loss.pl_lengths(inputs, None, pl_noise)
     w = G.module.mapping(inputs.latents).detach()
     f = lambda ws: (G.module.synthesis(ws, noise_inputs=inputs.noise).double() * pl_noise).sum(dim=[1, 2, 3])
     eps, jac = 1e-2, torch.zeros_like(w, dtype=torch.float64)
@@ -99,9 +99,39 @@ def test_loss_terms_match_formulas():
             jac[:, layer, c] = (f(w + step) - f(w - step)) / (2 * eps)
     expected_lengths = jac.square().sum(dim=2).mean(dim=1).sqrt().float()
     torch.testing.assert_close(lengths, expected_lengths, rtol=2e-2, atol=1e-6)
-    torch.testing.assert_close(penalty, (lengths - 0.3).square() * 2.0, rtol=1e-5, atol=1e-7)
-    loss.update_pl_mean(lengths.mean())
-    torch.testing.assert_close(loss.pl_mean, 0.3 + 0.01 * (lengths.mean() - 0.3))
+
+    # The target moves toward this batch's mean first, and the gradient flows through that mean, as in the
+    # original: the surrogate's gradient with respect to the lengths is that of the penalty written out in full.
+    lengths = lengths.detach().requires_grad_(True)
+    full = lengths.sub(0.3 + 0.01 * (lengths.mean() - 0.3)).square().mul(2.0)
+    expected_grad, = torch.autograd.grad(full.sum(), lengths)
+    penalty, surrogate = loss.pl_penalty(lengths, lengths.mean())
+    grad, = torch.autograd.grad(surrogate.sum(), lengths)
+    torch.testing.assert_close(penalty, full.detach(), rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-8)
+    loss.update_pl_mean(lengths.mean().detach())
+    torch.testing.assert_close(loss.pl_mean, 0.3 + 0.01 * (lengths.mean().detach() - 0.3))
+
+
+def test_path_length_rounds_give_the_one_round_gradient():
+    """Split into accumulation rounds, the penalty measures the global mean first and gives the same gradient."""
+    G, D = tiny_nets()
+    loss = StyleGAN2Loss(G, D, pl_weight=2.0)
+    loss.pl_mean = torch.tensor(0.5)
+    gen = torch.Generator().manual_seed(3)
+    inputs = random_inputs(G, 4, gen, "cpu", style_mixing_prob=0)
+    pl_noise = loss.pl_noise(4, gen, "cpu")
+    grads, means = [], []
+    for pl_gpu in (4, 2, 1):
+        G.module.zero_grad(set_to_none=True)
+        mean, _ = tl.accumulate_path_length(loss, inputs, None, pl_noise, tl.my_rounds(4, pl_gpu, 0, 1), pl_gpu,
+                                            4, tl.Accumulator())
+        grads.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in G.module.parameters()])
+        means.append(mean)
+    for other, mean in zip(grads[1:], means[1:]):
+        torch.testing.assert_close(mean, means[0], rtol=1e-6, atol=0)
+        for a, b in zip(grads[0], other):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
 
 
 def test_random_inputs_do_not_depend_on_the_split():

@@ -70,22 +70,32 @@ class StyleGAN2Loss:
         images, dlatents = self.run_G(inputs, labels)
         return F.softplus(-self.run_D(images, labels)).flatten(), dlatents
 
-    def G_pl(self, inputs, labels, pl_noise):
-        """Path-length penalty (|J_w^T y| - a)^2 * pl_weight per sample, and the lengths |J_w^T y|.
+    def pl_lengths(self, inputs, labels, pl_noise, create_graph=True):
+        """Path lengths |J_w^T y| per sample, differentiable (with create_graph) for the penalty.
 
-        y is Gaussian noise scaled by 1/sqrt(H*W) (`pl_noise`, drawn by the caller for the global batch);
-        `a` is the running mean `pl_mean` as it stood before this step; the caller updates it with
-        `update_pl_mean` after averaging the lengths over all processes, so that every process uses the same
-        target. (The original folds the current batch into `a` first; with decay 0.01 the difference is tiny.)"""
+        y is Gaussian noise scaled by 1/sqrt(H*W) (`pl_noise`, drawn by the caller for the global batch)."""
         images, dlatents = self.run_G(inputs, labels)
         assert pl_noise.shape == images.shape
-        grads, = torch.autograd.grad((images * pl_noise).sum(), dlatents, create_graph=True)
-        lengths = grads.square().sum(dim=2).mean(dim=1).sqrt()
-        penalty = (lengths - self.pl_mean).square() * self.pl_weight
-        return penalty, lengths.detach()
+        grads, = torch.autograd.grad((images * pl_noise).sum(), dlatents, create_graph=create_graph)
+        return grads.square().sum(dim=2).mean(dim=1).sqrt()
+
+    def pl_penalty(self, lengths, mean_length):
+        """The penalty (|J_w^T y| - a)^2 * pl_weight per sample, and a surrogate to backpropagate in its place.
+
+        As in the original, a = pl_mean moved toward this step's mean length (`mean_length`, over the global
+        batch) and the gradient flows through that mean too. The surrogate has exactly that gradient with `a`
+        and the mean held constant, so each process and accumulation round can backpropagate its own samples."""
+        mean_length = mean_length.detach()
+        target = self.moved_pl_mean(mean_length)
+        penalty = (lengths - target).square() * self.pl_weight
+        through_mean = 2 * self.pl_decay * (mean_length - target) * lengths * self.pl_weight
+        return penalty.detach(), penalty - through_mean
+
+    def moved_pl_mean(self, mean_length):
+        return self.pl_mean.lerp(mean_length, self.pl_decay)
 
     def update_pl_mean(self, mean_length):
-        self.pl_mean = self.pl_mean + (mean_length - self.pl_mean) * self.pl_decay
+        self.pl_mean = self.moved_pl_mean(mean_length)
 
     def D_main(self, reals, real_labels, inputs, fake_labels):
         """softplus(D(G(z))) + softplus(-D(x)) per sample, and D's raw outputs on the reals (for ADA)."""

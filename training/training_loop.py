@@ -128,6 +128,33 @@ def sample_labels(training_set, num, generator):
     return torch.from_numpy(np.stack([training_set.get_label(i) for i in idx]))
 
 
+
+def accumulate_path_length(loss, inputs, labels, pl_noise, rounds, pl_gpu, gain, stats):
+    """Backpropagate the path-length penalty of this process's rounds of a global batch of `len(pl_noise)`.
+    Returns the mean length over the global batch (for `loss.update_pl_mean`) and this process's penalty sum.
+
+    The penalty's target depends on that global mean, so it is known first: with one round the lengths keep their
+    graph while the mean is summed over processes; with more, a first pass without the double-backward graph
+    measures them, and a second backpropagates round by round (memory stays that of one round)."""
+    pl_batch = len(pl_noise)
+    parts = [(slice_inputs(inputs, start, start + pl_gpu), slice_rows(labels, start, start + pl_gpu),
+              pl_noise[start:start + pl_gpu]) for start in rounds]
+    kept = [loss.pl_lengths(*part) for part in parts] if len(parts) == 1 else None
+    length_sum = torch.zeros([], device=pl_noise.device)
+    for i, part in enumerate(parts):
+        lengths = kept[i] if kept else loss.pl_lengths(*part, create_graph=False)
+        length_sum += lengths.detach().sum()
+    mean_length = all_reduce_sum(length_sum) / pl_batch
+    penalty_sum = torch.zeros([], device=pl_noise.device)
+    for i, part in enumerate(parts):
+        lengths = kept[i] if kept else loss.pl_lengths(*part)
+        penalty, surrogate = loss.pl_penalty(lengths, mean_length)
+        (surrogate.sum() * gain / pl_batch).backward()
+        stats.add("Loss/pl_penalty", penalty)
+        stats.add("Loss/pl_lengths", lengths)
+        penalty_sum += penalty.sum()
+    return mean_length, penalty_sum
+
 # ----------------------------------------------------------------------------------------------------------------
 # Snapshots.
 
@@ -505,18 +532,12 @@ def training_loop(
             inputs = random_inputs(G, pl_batch, shared_gen, device, loss.style_mixing_prob)
             pl_labels = to_device(sample_labels(training_set, pl_batch, shared_gen), device)
             pl_noise = loss.pl_noise(pl_batch, shared_gen, device)
-            length_sum = torch.zeros([], device=device)
-            for start in my_rounds(pl_batch, pl_gpu, rank, world_size):
-                stop = start + pl_gpu
-                penalty, lengths = loss.G_pl(slice_inputs(inputs, start, stop), slice_rows(pl_labels, start, stop),
-                                             pl_noise[start:stop])
-                (penalty.sum() * G_reg_interval / pl_batch).backward()
-                length_sum += lengths.sum()
-                tick_stats.add("Loss/pl_penalty", penalty)
-                tick_stats.add("Loss/pl_lengths", lengths)
+            mean_length, _ = accumulate_path_length(loss, inputs, pl_labels, pl_noise,
+                                                    my_rounds(pl_batch, pl_gpu, rank, world_size), pl_gpu,
+                                                    G_reg_interval, tick_stats)
             sum_gradients(G.module.parameters())
             G_opt.step()
-            loss.update_pl_mean(all_reduce_sum(length_sum) / pl_batch)
+            loss.update_pl_mean(mean_length)
 
         # D: main loss.
         set_requires_grad(G, False)
