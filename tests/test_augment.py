@@ -6,7 +6,6 @@ with the probability p = 0, p = 1 and in between; the pipe and the
 resampling op are checked for first and second derivatives.
 """
 
-import statistics
 
 import numpy as np
 import pytest
@@ -53,8 +52,9 @@ def blob(h, w, cx, cy, sx, sy):
     return torch.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))[None, None]
 
 
-def normal_quantile(q):
-    return statistics.NormalDist().inv_cdf(q)
+def debug_normal(q):
+    """stylegan2-ada's debug value for a standard normal draw at percentile q: erfinv(2q - 1)."""
+    return torch.erfinv(torch.tensor(2 * q - 1, dtype=torch.float64)).item()
 
 
 def max_err(a, b):
@@ -240,12 +240,12 @@ def test_scale_aniso_xfrac_move_a_blob():
     h = w = 32
     c = (w - 1) / 2
     x = blob(h, w, c, c, 3, 3)
-    s = 2 ** (0.2 * normal_quantile(0.8))
+    s = 2 ** (0.2 * debug_normal(0.8))
     y = make_pipe(scale=1)(x, debug_percentile=0.8)
     assert max_err(y, blob(h, w, c, c, 3 * s, 3 * s)) < 0.01
     y = make_pipe(aniso=1)(x, debug_percentile=0.8)
     assert max_err(y, blob(h, w, c, c, 3 * s, 3 / s)) < 0.01
-    t = 0.125 * normal_quantile(0.55) * w  # About half a pixel.
+    t = 0.125 * debug_normal(0.55) * w  # About half a pixel.
     y = make_pipe(xfrac=1)(x, debug_percentile=0.55)
     assert max_err(y, blob(h, w, c + t, c + t, 3, 3)) < 0.01
 
@@ -292,9 +292,9 @@ def test_brightness_and_contrast():
     assert (r.flatten(1).amax(dim=1) - r.flatten(1).amin(dim=1)).max() < 1e-5  # One factor per image.
     assert (r.flatten(1)[:, 0] - 1).abs().min() > 0
     # The debug percentile sets the parameter to that quantile.
-    b = 0.2 * normal_quantile(0.8)
+    b = 0.2 * debug_normal(0.8)
     assert max_err(make_pipe(brightness=1)(x, debug_percentile=0.8), x + b) < 1e-6
-    c = 2 ** (0.5 * normal_quantile(0.8))
+    c = 2 ** (0.5 * debug_normal(0.8))
     assert max_err(make_pipe(contrast=1)(x, debug_percentile=0.8), x * c) < 1e-6
 
 
@@ -333,7 +333,7 @@ def test_color_spec_changes_every_image():
 def test_color_on_gray():
     x = noise_images(n=2, c=1)
     assert max_err(make_pipe(lumaflip=1)(x, debug_percentile=0.7), -x) < 1e-6
-    b = 0.2 * normal_quantile(0.3)
+    b = 0.2 * debug_normal(0.3)
     assert max_err(make_pipe(brightness=1)(x, debug_percentile=0.3), x + b) < 1e-6
     assert torch.equal(make_pipe(hue=1, saturation=1)(x, debug_percentile=0.9), x)  # Gray has no hue.
     with pytest.raises(ValueError):
@@ -348,7 +348,7 @@ def test_imgfilter_gains_dc_and_nyquist():
     h = w = 32
     checker = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 * 2 - 1).float()
     x = (0.5 + 0.25 * checker)[None, None].repeat(2, 3, 1, 1)
-    g = 2 ** normal_quantile(0.84)
+    g = 2 ** debug_normal(0.84)
     t = np.array([1, 1, 1, g])
     gains = t / np.sqrt((np.array([10, 1, 1, 1]) / 13 * t ** 2).sum())
     y = make_pipe(imgfilter=1, imgfilter_bands=[0, 0, 0, 1])(x, debug_percentile=0.84)
@@ -369,7 +369,7 @@ def test_imgfilter_random_gains_keep_mean_level():
 def test_noise():
     torch.manual_seed(0)
     x = noise_images(n=4)
-    sigma = 0.1 * normal_quantile(0.5 + 0.6 / 2)  # The 0.6-quantile of |N(0, 0.1)|.
+    sigma = 0.1 * debug_normal(0.5 + 0.6 / 2)  # erfinv(0.6), as the original.
     d = make_pipe(noise=1)(x, debug_percentile=0.6) - x
     assert abs(d.std().item() / sigma - 1) < 0.05 and abs(d.mean().item()) < 0.01
     d = make_pipe(noise=1)(x) - x
@@ -396,8 +396,9 @@ def test_cutout():
 # Determinism.
 
 
-@pytest.mark.parametrize('name', list(augpipe_specs))
+@pytest.mark.parametrize('name', [name for name in augpipe_specs if 'noise' not in augpipe_specs[name]])
 def test_debug_percentile_is_deterministic(name):
+    """Whatever the seed (but the noise pattern, which stays random as in the original)."""
     pipe = make_pipe(0, **augpipe_specs[name])  # Debug mode ignores p.
     x = noise_images()
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
-"""Our training losses against NVIDIA's own: one step of each phase gives the gradients of stylegan2-ada-pytorch's
-StyleGAN2Loss on the same weights and inputs.
+"""Our training losses and augmentations against NVIDIA's own: one step of each phase gives the gradients of
+stylegan2-ada-pytorch's StyleGAN2Loss on the same weights and inputs, and our AugmentPipe gives its AugmentPipe's
+images from the same RNG state.
 
 Needs a checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3 (its Python files are enough), named by
 STYLEGAN2_PEER=PATH; skipped without one. Both sides load one official-format pickle, the peer through its own
@@ -17,6 +18,7 @@ from bench.common import peer_checkout_problem, peer_imports
 from dnnlib.tflib.network import Network
 from dnnlib.tflib.network_pickle import save_network_pkl
 from training import training_loop as tl
+from training.augment import AugmentPipe, augpipe_specs
 from training.loss import StyleGAN2Loss, random_inputs
 
 PEER = os.environ.get("STYLEGAN2_PEER", "")
@@ -122,3 +124,35 @@ def test_one_step_of_each_phase_matches_the_peer(nets, phase):
     rtol = 2e-3 if phase == "Dreg" else 1e-4
     which = "G" if train_g else "D"
     assert_same_gradients(G if train_g else D, pG if train_g else pD, which, G, D, folder, rtol)
+
+
+AUGMENTATIONS = ["xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac", "brightness", "contrast",
+                 "lumaflip", "hue", "saturation", "imgfilter", "noise", "cutout"]
+AUGMENT_CASES = {name: {name: 1} for name in AUGMENTATIONS}
+AUGMENT_CASES.update(bgc=augpipe_specs["bgc"], bgcfnc=augpipe_specs["bgcfnc"])
+
+
+@pytest.fixture(scope="module")
+def peer_pipes():
+    with peer_imports(PEER):  # persistent classes: made while the peer's modules are importable
+        pipe_class = importlib.import_module("training.augment").AugmentPipe
+        return {name: pipe_class(**kwargs) for name, kwargs in AUGMENT_CASES.items()}
+
+
+@pytest.mark.parametrize("name", list(AUGMENT_CASES))
+def test_augmentation_matches_the_peer(peer_pipes, name):
+    """Same draws in the same order: the same images for a given seed, at any p and at debug percentiles."""
+    ours, theirs = AugmentPipe(**AUGMENT_CASES[name]), peer_pipes[name]
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for p in (1.0, 0.5):
+        ours.p.fill_(p)
+        theirs.p.fill_(p)
+        torch.manual_seed(3)
+        expected = theirs(x)
+        torch.manual_seed(3)
+        torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-4)
+    for q in (0.1, 0.6, 0.9):
+        torch.manual_seed(4)
+        expected = theirs(x, debug_percentile=q)
+        torch.manual_seed(4)
+        torch.testing.assert_close(ours(x, debug_percentile=q), expected, rtol=1e-4, atol=1e-4)

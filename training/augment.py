@@ -160,8 +160,10 @@ class _Sampler:
     that decides whether the image gets the augmentation (probability
     `prob`); the others get the neutral value (0). Values are drawn in
     float32 whatever the compute dtype, so the random stream does not depend
-    on it. With `debug_percentile` q set, every image gets the q-quantile of
-    the value's distribution instead (the draws still happen).
+    on it. With `debug_percentile` q set, every image gets the original's
+    debug value instead (the draws still happen): the q-quantile of a uniform
+    value, erfinv(2q - 1) x std for a normal one (stylegan2-ada's choice: the
+    quantile of a normal of std / sqrt(2)).
     """
 
     def __init__(self, n, device, dtype, debug_percentile):
@@ -190,12 +192,12 @@ class _Sampler:
     def normal(self, std, prob, shape=(), debug=True):
         """Normal(0, std); `debug=False`: 0 in debug mode."""
         value = torch.randn([self.n, *shape], device=self.device) * std
-        return self._gate(value, prob, lambda q: _normal_quantile(q) * std if debug else 0)
+        return self._gate(value, prob, lambda q: _debug_normal(q) * std if debug else 0)
 
     def half_normal(self, std, prob):
         """|Normal(0, std)|."""
         value = torch.randn([self.n], device=self.device).abs() * std
-        return self._gate(value, prob, lambda q: _normal_quantile((1 + q) / 2) * std)
+        return self._gate(value, prob, lambda q: _debug_normal((1 + q) / 2) * std)
 
     def flag(self, prob):
         """1 where the image draws the augmentation, else 0 (1 in debug mode)."""
@@ -207,8 +209,9 @@ class _Sampler:
         return (value if self.q is None else torch.full_like(value, self.q)).to(self.dtype)
 
 
-def _normal_quantile(q):
-    return statistics.NormalDist().inv_cdf(q)
+def _debug_normal(q):
+    """The original's debug value for a standard normal draw: erfinv(2q - 1), the q-quantile of N(0, 1/2)."""
+    return statistics.NormalDist().inv_cdf(q) / np.sqrt(2)
 
 # ----------------------------------------------------------------------------
 
@@ -285,9 +288,10 @@ class AugmentPipe(torch.nn.Module):
         Geometric ops, filtering and corruptions take any channel count;
         color ops need 1 (gray: hue and saturation are skipped) or 3 (RGB).
         `debug_percentile` in (0, 1): apply every enabled augmentation to every
-        image, whatever p, with its parameters at that quantile (the second
-        rotation then stays off); the result is deterministic. Computes in
-        float32 (float64 for float64 input).
+        image, whatever p, with its parameters at the original's debug values
+        for that percentile (the second rotation then stays off); the result is
+        deterministic but for the noise pattern. Computes in float32 (float64
+        for float64 input).
         """
         assert isinstance(images, torch.Tensor) and images.ndim == 4 and images.is_floating_point()
         if debug_percentile is not None:
@@ -488,11 +492,7 @@ class AugmentPipe(torch.nn.Module):
         n, c, h, w = x.shape
         if self.noise > 0:
             sigma = sampler.half_normal(self.noise_std, self.noise * p).reshape(n, 1, 1, 1)
-            if sampler.q is None:
-                pattern = torch.randn([n, c, h, w], device=x.device)
-            else:  # Debug mode is deterministic: a fixed noise pattern.
-                generator = torch.Generator(device=x.device).manual_seed(0)
-                pattern = torch.randn([n, c, h, w], device=x.device, generator=generator)
+            pattern = torch.randn([n, c, h, w], device=x.device)  # random in debug mode too, as the original
             x = torch.where(sigma > 0, x + pattern.to(x.dtype) * sigma, x)
 
         if self.cutout > 0:
