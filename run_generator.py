@@ -327,7 +327,7 @@ def main(argv=None):
                        default="results", metavar="DIR")
         p.add_argument("--cache-dir", help="Download cache (default: $DNNLIB_CACHE_DIR or ~/.cache/dnnlib)",
                        metavar="DIR")
-        dnnlib.ops.add_compute_args(p)
+        dnnlib.ops.add_compute_args(p, compile_flag=True)
 
     p = subparsers.add_parser("generate-images", help="Generate images")
     source = p.add_mutually_exclusive_group(required=True)
@@ -383,7 +383,8 @@ def main(argv=None):
             args.pop(unused)
     elif command == "generate-images":
         args.pop("latents")
-    compute = dnnlib.ops.compute_mode(args.pop("precision"), args.pop("reference_path"), default_device())
+    compute = dnnlib.ops.compute_mode(args.pop("precision"), args.pop("reference_path"), default_device(),
+                                      args.pop("compile"))
     run_dir = dnnlib.util.make_run_dir(args.pop("result_dir"), command)
     dnnlib.util.set_run_dir(run_dir)
     network = args.pop("network")

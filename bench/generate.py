@@ -70,7 +70,7 @@ def with_reference_and_peer(ours, peer=None):
     return paths
 
 
-def generation_paths(Gs, peer_G, z, device, precisions):
+def generation_paths(Gs, peer_G, z, device, precisions, compile=False):
     """name -> callable returning uint8 NHWC images of the batch z."""
     def ours():
         return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
@@ -86,6 +86,11 @@ def generation_paths(Gs, peer_G, z, device, precisions):
             with dnnlib.ops.precision(name, device):
                 return ours()
         paths[name] = ours_in
+    if compile:
+        def compiled():
+            with dnnlib.ops.compiling():
+                return ours()
+        paths["compile"] = compiled
     return paths
 
 
@@ -150,6 +155,8 @@ def main():
     parser.add_argument("--peer", metavar="PATH", help="checkout of NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3")
     parser.add_argument("--precision", type=precision_list, default="fp32",
                         help="comma-separated rows besides float32's: tf32, fp16 (GPUs), bf16 (default: none)")
+    parser.add_argument("--compile", action="store_true",
+                        help="a row for ours through torch.compile (run_generator.py --compile; compiled before timing)")
     parser.add_argument("--min-time", type=float, default=10.0, help="seconds to time each path (default: 10)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--device", default="cpu")
@@ -185,7 +192,7 @@ def main():
             batches = args.batch_sizes or ([1, 8, 32] if device.type == "cuda" else [1] if resolution > 256 else [1, 8])
             for batch in batches:
                 z = np.random.RandomState(0).randn(batch, *Gs.input_shape[1:])
-                rows = measure(generation_paths(Gs, peer_G, z, device, args.precision), device, args)
+                rows = measure(generation_paths(Gs, peer_G, z, device, args.precision, args.compile), device, args)
                 print_rows(f"gen {resolution} b{batch}", rows, batch, "img/s", peaks)
             z = np.random.RandomState(0).randn(args.mapping_batch, *Gs.input_shape[1:])
             rows = measure(mapping_paths(Gs, peer_G, z, device), device, args)

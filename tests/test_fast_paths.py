@@ -12,6 +12,7 @@
 """
 
 import itertools
+import shutil
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from dnnlib.ops import bias_act as bias_act_module
 from dnnlib.ops import upfirdn2d as upfirdn2d_module
 from dnnlib.ops.bias_act import activation_funcs, bias_act
 from dnnlib.ops.upfirdn2d import conv_downsample_2d, upfirdn2d
+from training import networks_stylegan2
 from training.networks_stylegan2 import ModulatedConv2dLayer, choose_fused_modconv, modulated_conv2d
 from conftest import make_networks
 
@@ -518,6 +520,29 @@ def test_synthesis_default_path_matches_reference_path(Gs):
     # On the CPU the reference path is the fused original; the default path is the unfused one.
     assert np.array_equal(ref, Gs.run(z, None, fused_modconv=True, **kwargs))
     assert np.array_equal(fast, Gs.run(z, None, fused_modconv=False, **kwargs))
+
+
+@pytest.mark.skipif(shutil.which('c++') is None and shutil.which('g++') is None, reason='torch.compile needs a C++ compiler')
+def test_compiled_synthesis_matches_eager(Gs, monkeypatch):
+    """--compile: the same images through torch.compile, for runs without autograd only."""
+    import torch._dynamo.utils
+    compiled_calls = []
+    compile_fn = torch.compile
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: compiled_calls.append(fn) or compile_fn(fn, **kw))
+    networks_stylegan2.compiled_run_blocks.cache_clear()
+    z = np.random.RandomState(12).randn(4, 32)
+    kwargs = dict(truncation_psi=0.7, randomize_noise=False)
+    eager = Gs.run(z, None, **kwargs)
+    graphs = torch._dynamo.utils.counters['stats']['unique_graphs']
+    with dnnlib.ops.compiling():
+        compiled = Gs.run(z, None, **kwargs)
+        w = torch.as_tensor(Gs.components.mapping.run(z, None)).requires_grad_(True)
+        Gs.components.synthesis.get_output_for(w, randomize_noise=False).sum().backward()  # with autograd: eager
+    assert not dnnlib.ops.compiling_enabled()
+    assert compiled_calls == [networks_stylegan2.SynthesisNetwork.run_blocks]
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] == graphs + 1
+    assert np.abs(compiled - eager).max() <= 1e-5 and w.grad is not None
+    networks_stylegan2.compiled_run_blocks.cache_clear()
 
 
 @pytest.mark.parametrize('architecture', ['skip', 'orig', 'resnet'])

@@ -15,8 +15,8 @@ from dnnlib.tflib.network_pickle import load_network_pkl
 from conftest import REPO_ROOT
 
 
-def run_cli(*args, cwd=None):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+def run_cli(*args, cwd=None, **env_vars):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, **env_vars)
     return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "run_generator.py"), *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=300)
 
@@ -307,10 +307,13 @@ def test_bad_interpolations(tmp_path, small_pkl, args, words):
 def test_precision_and_reference_path_flags(tmp_path, small_pkl):
     """--reference-path computes as the original (same images within 1 level); --precision bf16 runs where the CPU
     has native bfloat16 (images near fp32's) and is refused in one line where it has not; tf32 and fp16 are
-    refused in one line without a GPU."""
+    refused in one line without a GPU. --compile gives the default path's images within 1 level, and without a C++
+    compiler is refused in one line."""
     import torch
     runs = {}
-    for name, flags in [("default", []), ("reference", ["--reference-path"]), ("bf16", ["--precision=bf16"])]:
+    compile_runs = [("compile", ["--compile"])] if dnnlib.ops.compile_problem(torch.device("cpu")) is None else []
+    for name, flags in [("default", []), ("reference", ["--reference-path"]), ("bf16", ["--precision=bf16"])] + \
+            compile_runs:
         result = run_cli("generate-images", f"--network={small_pkl}", "--seeds=0-3", *flags,
                          f"--result-dir={tmp_path / name}")
         if name == "bf16" and not dnnlib.ops.bf16_supported(torch.device("cpu")):
@@ -325,9 +328,14 @@ def test_precision_and_reference_path_flags(tmp_path, small_pkl):
                              f"--result-dir={tmp_path / name}")
             assert result.returncode == 1 and "needs a CUDA GPU" in result.stderr
             assert "Traceback" not in result.stderr and not (tmp_path / name).exists()
+    result = run_cli("generate-images", f"--network={small_pkl}", "--seeds=0", "--compile",
+                     f"--result-dir={tmp_path / 'nocxx'}", CXX="no-such-compiler")
+    assert result.returncode == 1 and "--compile: it needs a C++ compiler" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "nocxx").exists()
     for image in runs["default"]:
-        diff = np.abs(runs["default"][image].astype(int) - runs["reference"][image].astype(int))
-        assert diff.max() <= 1, image
+        for other in ["reference"] + [name for name, _ in compile_runs]:
+            diff = np.abs(runs["default"][image].astype(int) - runs[other][image].astype(int))
+            assert diff.max() <= 1, (other, image)
         if "bf16" in runs:
             diff = np.abs(runs["default"][image].astype(int) - runs["bf16"][image].astype(int))
             assert 0 < diff.max() <= 64 and diff.mean() < 4, image  # bfloat16 rounds, but the image is the same

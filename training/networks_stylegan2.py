@@ -7,11 +7,13 @@ G_synthesis_stylegan2, D_stylegan2) and each TensorFlow variable scope is a subm
 variable's name is its parameter path with '/' for '.'.
 """
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
 
-from dnnlib.ops import forced_fp16, reference_path_enabled
+from dnnlib.ops import compiling_enabled, forced_fp16, reference_path_enabled
 from dnnlib.ops.bias_act import bias_act
 from dnnlib.ops.upfirdn2d import conv2d, conv_downsample_2d, downsample_2d, upsample_2d, upsample_conv_2d
 from dnnlib.tflib.network import Network, register_build_func
@@ -365,13 +367,24 @@ class SynthesisNetwork(nn.Module):
             noise_inputs = [torch.randn([batch] + shape[1:], device=dlatents_in.device) if randomize_noise
                             else getattr(self, f"noise{i}") for i, shape in enumerate(self.noise_shapes())]
         assert len(noise_inputs) == self.num_layers - 1
-        forced = forced_fp16()
+        run_blocks = SynthesisNetwork.run_blocks
+        if compiling_enabled() and not torch.is_grad_enabled():
+            run_blocks = compiled_run_blocks()
+        return run_blocks(self, dlatents_in, noise_inputs, fused_modconv, forced_fp16())
+
+    def run_blocks(self, dlatents_in, noise_inputs, fused_modconv, forced):
         forced_res = fp16_resolutions(self.resolution_log2, forced[0]) if forced else ()
         x = y = None
         for res in range(2, self.resolution_log2 + 1):
             clamp = forced[1] if res in forced_res else None
             x, y = getattr(self, f"{2 ** res}x{2 ** res}")(x, y, dlatents_in, noise_inputs, fused_modconv, clamp)
         return y.contiguous()  # NCHW, whichever layout the layers ran in
+
+
+@functools.cache
+def compiled_run_blocks():
+    """SynthesisNetwork.run_blocks through torch.compile (--compile); it compiles again for each network and shape."""
+    return torch.compile(SynthesisNetwork.run_blocks, dynamic=False)
 
 
 # Arguments of G_main itself; everything else in its kwargs goes to the components, as in the original.

@@ -36,6 +36,26 @@ def reference_path(enabled=True):
         use_reference_path(saved)
 
 
+_compiling = False
+
+
+def compiling_enabled():
+    """Whether synthesis networks run through torch.compile when called without autograd (`--compile`)."""
+    return _compiling
+
+
+@contextlib.contextmanager
+def compiling(enabled=True):
+    """Compile every StyleGAN2 synthesis network called without autograd inside the block (once per network and
+    input shape): the same float32 arithmetic with the elementwise epilogues fused into their convolutions."""
+    global _compiling
+    saved, _compiling = _compiling, bool(enabled)
+    try:
+        yield
+    finally:
+        _compiling = saved
+
+
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 FP16_RESOLUTIONS, FP16_CONV_CLAMP = 4, 256  # --precision fp16, as StyleGAN2-ADA's configs train
 
@@ -110,24 +130,47 @@ def precision(name, device):
     return _entered_together(cuda_tf32(True), forcing_fp16())
 
 
-def add_compute_args(parser):
-    """--precision and --reference-path, for the scripts that run networks."""
+def add_compute_args(parser, compile_flag=False):
+    """--precision and --reference-path, for the scripts that run networks; --compile with `compile_flag`."""
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32 (default, exact); GPUs: tf32, fp16 (float16 in the 4 highest resolutions); CPUs "
                              "with native bfloat16 and GPUs: bf16. All but fp32 move images a few uint8 levels")
     parser.add_argument("--reference-path", action="store_true",
                         help="Compute as the original does, in plain PyTorch ops (slower; for debugging)")
+    if compile_flag:
+        parser.add_argument("--compile", action="store_true",
+                            help="torch.compile the synthesis network (20-30 s per batch shape on a CPU, then "
+                                 "the same images within one uint8 level; on a 2-core CPU 1.11x faster at 256x256 "
+                                 "batch 1, no gain at batch 8; docs/performance.md). Needs a C++ compiler (CPU) or "
+                                 "Triton (GPU)")
 
 
-def compute_mode(precision_name, reference, device):
-    """The context of --precision and --reference-path, with cuDNN's autotuner on for the run's fixed shapes (as
-    TensorFlow autotunes by default); an unsupported precision is a UserError at once."""
+def compute_mode(precision_name, reference, device, compile=False):
+    """The context of --precision, --reference-path and --compile, with cuDNN's autotuner on for the run's fixed
+    shapes (as TensorFlow autotunes by default); an unsupported precision is a UserError at once."""
     from dnnlib.util import UserError
     try:
         amp = precision(precision_name, device)
     except ValueError as err:
         raise UserError(str(err)) from None
-    return _entered_together(reference_path(reference), amp, _cudnn_benchmark(device.type == "cuda"))
+    if compile and not reference:
+        problem = compile_problem(device)
+        if problem:
+            raise UserError(f"--compile: {problem}")
+    return _entered_together(reference_path(reference), amp, _cudnn_benchmark(device.type == "cuda"),
+                             compiling(compile and not reference))
+
+
+def compile_problem(device):
+    """Why torch.compile cannot build kernels for `device` here (one line), or None: inductor compiles C++ with
+    $CXX or g++ on CPUs and generates Triton kernels on GPUs."""
+    import importlib.util
+    import os
+    import shutil
+    if device.type == "cuda":
+        return None if importlib.util.find_spec("triton") else "it needs Triton on GPUs (pip install triton)"
+    compiler = os.environ.get("CXX", "g++")
+    return None if shutil.which(compiler) else f"it needs a C++ compiler on the CPU ({compiler} not found; set CXX)"
 
 
 @contextlib.contextmanager

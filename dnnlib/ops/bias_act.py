@@ -25,16 +25,17 @@ from . import custom_ops, reference_path_enabled
 ActivationSpec = collections.namedtuple('ActivationSpec', 'func def_alpha def_gain cuda_idx ref has_2nd_grad')
 
 S = ActivationSpec
+SQRT2 = float(np.sqrt(2))  # a Python float: numpy scalars break torch.compile's guards
 activation_funcs = {
     'linear':   S(lambda x, **_:            x,                              None, 1.0,        1, 'y', False),
-    'relu':     S(lambda x, inplace, **_:   F.relu(x, inplace),             None, np.sqrt(2), 2, 'y', False),
-    'lrelu':    S(lambda x, alpha, inplace: F.leaky_relu(x, alpha, inplace), 0.2, np.sqrt(2), 3, 'y', False),
+    'relu':     S(lambda x, inplace, **_:   F.relu(x, inplace),             None, SQRT2,      2, 'y', False),
+    'lrelu':    S(lambda x, alpha, inplace: F.leaky_relu(x, alpha, inplace), 0.2, SQRT2,      3, 'y', False),
     'tanh':     S(lambda x, **_:            torch.tanh(x),                  None, 1.0,        4, 'y', True),
     'sigmoid':  S(lambda x, **_:            torch.sigmoid(x),               None, 1.0,        5, 'y', True),
     'elu':      S(lambda x, **_:            F.elu(x),                       None, 1.0,        6, 'y', True),
     'selu':     S(lambda x, **_:            F.selu(x),                      None, 1.0,        7, 'y', True),
     'softplus': S(lambda x, **_:            F.softplus(x),                  None, 1.0,        8, 'y', True),
-    'swish':    S(lambda x, **_:            torch.sigmoid(x) * x,           None, np.sqrt(2), 9, 'x', True),
+    'swish':    S(lambda x, **_:            torch.sigmoid(x) * x,           None, SQRT2,      9, 'x', True),
 }
 del S
 

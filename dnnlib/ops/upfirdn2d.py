@@ -28,6 +28,7 @@ def _get_plugin():
 _filter_cache = {}  # (shape, values, device, dtype) -> normalised filter tensor.
 
 
+@torch.compiler.assume_constant_result  # cached per taps: torch.compile takes it as a constant
 def setup_filter(k, device=None, dtype=torch.float32):
     """Turn FIR taps `k` into a 2-D filter tensor normalised to sum 1.
 
