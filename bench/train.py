@@ -95,8 +95,9 @@ from bench.common import (check_peer_arg, count_flops, machine_line, matmul_peak
 from dnnlib.tflib.network import Network  # noqa: E402
 from dnnlib.tflib.network_pickle import save_network_pkl  # noqa: E402
 from training.loss import StyleGAN2Loss, random_inputs, slice_inputs  # noqa: E402
-from training.training_loop import (Accumulator, accumulate_path_length, all_reduce_sum, lazy_reg_adam,  # noqa: E402
-                                    my_rounds, set_requires_grad, sum_gradients, to_network_range)
+from training.training_loop import (Accumulator, accumulate_path_length, accumulate_r1, all_reduce_sum,  # noqa: E402
+                                    lazy_reg_adam, my_rounds, set_requires_grad, sum_gradients,
+                                    to_network_range)
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "Gs")
 WEIGHTS = dict(Gmain=1.0, Greg=1 / 4, Dmain=1.0, Dreg=1 / 16, Gs=1.0)  # G_reg_interval 4, D_reg_interval 16
@@ -277,12 +278,7 @@ class Trainer(PathTrainer):
 
     def phase_Dreg(self):
         self.D_opt.zero_grad(set_to_none=True)
-        total = 0
-        for real, real_c in self.reals:
-            penalty = self.loss.D_r1(real, real_c)
-            (penalty.sum() * D_REG_INTERVAL / self.batch).backward()
-            self.stats.add("Loss/r1_penalty", penalty)
-            total += penalty.detach().sum()
+        total = accumulate_r1(self.loss, self.reals, D_REG_INTERVAL, self.batch, self.stats)
         sum_gradients(self.D.module.parameters())
         self.D_opt.step()
         return total / self.batch
@@ -536,7 +532,7 @@ def print_peer_check(ours, peer, c, device):
         peer_image = peer.G.synthesis(peer.G.mapping(inputs.latents, peer.gen_c), noise_mode="const")
         losses = dict(Gmain=float(ours.loss.G_main(inputs, None)[0].mean()),
                       Dmain=float(ours.loss.D_main(real, None, inputs, None)[0].mean()))
-    losses["Dreg"] = float(ours.loss.D_r1(real, None).detach().mean())
+    losses["Dreg"] = float(ours.loss.D_r1(real, None)[1].detach().mean())
     peer_losses = peer.same_maths_losses(inputs.latents, real)
     print(f"  max |images ours - images peer| {float((image - peer_image).abs().max()):.1e} (same z, no style "
           f"mixing, stored noise)", flush=True)

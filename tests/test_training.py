@@ -83,7 +83,9 @@ def test_loss_terms_match_formulas():
 
     x = reals.clone().requires_grad_(True)
     grad, = torch.autograd.grad(D.module(x).sum(), x)
-    torch.testing.assert_close(loss.D_r1(reals, None), grad.square().sum(dim=[1, 2, 3]) * 1.5, rtol=1e-5, atol=1e-7)
+    penalty, reg = loss.D_r1(reals, None)
+    torch.testing.assert_close(penalty, grad.square().sum(dim=[1, 2, 3]), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(reg, penalty * 1.5, rtol=1e-6, atol=0)
 
     # Path length: |J^T y| per sample by finite differences of <G(w), y> along each coordinate of w.
     loss.pl_mean = torch.tensor(0.3)
@@ -107,7 +109,7 @@ def test_loss_terms_match_formulas():
     expected_grad, = torch.autograd.grad(full.sum(), lengths)
     penalty, surrogate = loss.pl_penalty(lengths, lengths.mean())
     grad, = torch.autograd.grad(surrogate.sum(), lengths)
-    torch.testing.assert_close(penalty, full.detach(), rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(penalty * 2.0, full.detach(), rtol=1e-6, atol=1e-8)  # the stat is unweighted
     torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-8)
     loss.update_pl_mean(lengths.mean().detach())
     torch.testing.assert_close(loss.pl_mean, 0.3 + 0.01 * (lengths.mean().detach() - 0.3))
@@ -183,6 +185,11 @@ def test_end_to_end_run_writes_every_file(image_folder, tmp_path):
     stats = [json.loads(line) for line in open(os.path.join(run_dir, "stats.jsonl"))]
     assert [s["Progress/tick"] for s in stats] == [1, 2]
     assert all(np.isfinite(s["Loss/G/loss"]) and np.isfinite(s["Loss/D/loss"]) for s in stats)
+    # The regularisers as the originals report them: the penalties unweighted, the regularisation losses weighted.
+    first = stats[0]  # step 0 runs both regularisers
+    assert first["Loss/G/reg"] == pytest.approx(first["Loss/pl_penalty"] * 2.0, rel=1e-5)
+    gamma = json.load(open(os.path.join(run_dir, "training_options.json")))["loss_args"]["r1_gamma"]
+    assert first["Loss/D/reg"] == pytest.approx(first["Loss/r1_penalty"] * gamma / 2, rel=1e-5)
     assert "tick 2" in open(os.path.join(run_dir, "log.txt")).read()
     G, D, Gs = load_network_pkl(open(os.path.join(run_dir, "network-snapshot-000000.pkl"), "rb"))
     images = Gs.run(np.random.RandomState(0).randn(2, *Gs.input_shape[1:]), None, truncation_psi=0.5)

@@ -119,7 +119,7 @@ def test_one_step_of_each_phase_matches_the_peer(nets, phase):
     elif phase == "Dmain":
         (loss.D_main(reals, None, inputs(BATCH), None)[0].sum() / BATCH).backward()
     else:
-        (loss.D_r1(reals, None).sum() * gain / BATCH).backward()
+        tl.accumulate_r1(loss, [(reals, None)], gain, BATCH, tl.Accumulator())
     # R1's bias gradients come only through minibatch-stddev's second derivative: small values, more rounding.
     rtol = 2e-3 if phase == "Dreg" else 1e-4
     which = "G" if train_g else "D"

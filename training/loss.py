@@ -80,16 +80,16 @@ class StyleGAN2Loss:
         return grads.square().sum(dim=2).mean(dim=1).sqrt()
 
     def pl_penalty(self, lengths, mean_length):
-        """The penalty (|J_w^T y| - a)^2 * pl_weight per sample, and a surrogate to backpropagate in its place.
+        """The penalty (|J_w^T y| - a)^2 per sample, and a surrogate of penalty * pl_weight to backpropagate.
 
         As in the original, a = pl_mean moved toward this step's mean length (`mean_length`, over the global
         batch) and the gradient flows through that mean too. The surrogate has exactly that gradient with `a`
         and the mean held constant, so each process and accumulation round can backpropagate its own samples."""
         mean_length = mean_length.detach()
         target = self.moved_pl_mean(mean_length)
-        penalty = (lengths - target).square() * self.pl_weight
-        through_mean = 2 * self.pl_decay * (mean_length - target) * lengths * self.pl_weight
-        return penalty.detach(), penalty - through_mean
+        penalty = (lengths - target).square()
+        through_mean = 2 * self.pl_decay * (mean_length - target) * lengths
+        return penalty.detach(), (penalty - through_mean) * self.pl_weight
 
     def moved_pl_mean(self, mean_length):
         return self.pl_mean.lerp(mean_length, self.pl_decay)
@@ -106,11 +106,13 @@ class StyleGAN2Loss:
         return F.softplus(fake_scores) + F.softplus(-real_scores), real_scores.detach()
 
     def D_r1(self, reals, labels):
-        """R1 penalty (gamma / 2) * |grad_x D(x)|^2 per sample, taken through the augmentation."""
+        """The R1 penalty |grad_x D(x)|^2 per sample, taken through the augmentation, and the regulariser
+        (gamma / 2) * penalty to backpropagate."""
         reals = reals.detach().requires_grad_(True)
         scores = self.run_D(reals, labels)
         grads, = torch.autograd.grad(scores.sum(), reals, create_graph=True)
-        return grads.square().sum(dim=[1, 2, 3]) * (self.r1_gamma * 0.5)
+        penalty = grads.square().sum(dim=[1, 2, 3])
+        return penalty.detach(), penalty * (self.r1_gamma * 0.5)
 
     def pl_noise(self, batch_size, generator, device):
         shape = [batch_size] + list(self.G.output_shape[1:])

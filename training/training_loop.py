@@ -131,7 +131,8 @@ def sample_labels(training_set, num, generator):
 
 def accumulate_path_length(loss, inputs, labels, pl_noise, rounds, pl_gpu, gain, stats):
     """Backpropagate the path-length penalty of this process's rounds of a global batch of `len(pl_noise)`.
-    Returns the mean length over the global batch (for `loss.update_pl_mean`) and this process's penalty sum.
+    Returns the mean length over the global batch (for `loss.update_pl_mean`) and this process's sum of the
+    weighted penalty.
 
     The penalty's target depends on that global mean, so it is known first: with one round the lengths keep their
     graph while the mean is summed over processes; with more, a first pass without the double-backward graph
@@ -151,9 +152,23 @@ def accumulate_path_length(loss, inputs, labels, pl_noise, rounds, pl_gpu, gain,
         penalty, surrogate = loss.pl_penalty(lengths, mean_length)
         (surrogate.sum() * gain / pl_batch).backward()
         stats.add("Loss/pl_penalty", penalty)
+        stats.add("Loss/G/reg", penalty * loss.pl_weight)
         stats.add("Loss/pl_lengths", lengths)
-        penalty_sum += penalty.sum()
+        penalty_sum += penalty.sum() * loss.pl_weight
     return mean_length, penalty_sum
+
+
+def accumulate_r1(loss, reals, gain, batch_size, stats):
+    """Backpropagate the R1 regulariser of this process's rounds of reals ([(images, labels)]) of a global batch
+    of `batch_size`, scaled by `gain`; returns this process's sum of it."""
+    reg_sum = 0
+    for real, real_c in reals:
+        penalty, reg = loss.D_r1(real, real_c)
+        (reg.sum() * gain / batch_size).backward()
+        stats.add("Loss/r1_penalty", penalty)
+        stats.add("Loss/D/reg", reg)
+        reg_sum += reg.detach().sum()
+    return reg_sum
 
 # ----------------------------------------------------------------------------------------------------------------
 # Snapshots.
@@ -554,10 +569,7 @@ def training_loop(
             tick_stats.add("Loss/D/loss", d_loss)
             tick_stats.add("Loss/scores/real", real_scores)
         if not lazy_regularization and loss.r1_gamma > 0:  # configs a-b: R1 in the same step, every step
-            for real, real_c in reals:
-                penalty = loss.D_r1(real, real_c)
-                (penalty.sum() / batch_size).backward()
-                tick_stats.add("Loss/r1_penalty", penalty)
+            accumulate_r1(loss, reals, 1, batch_size, tick_stats)
         sum_gradients(D.module.parameters())
         D_opt.step()
         progress["ada_sign_sum"] += float(all_reduce_sum(sign_sum))
@@ -566,10 +578,7 @@ def training_loop(
         # D: R1, every D_reg_interval steps on the same reals.
         if lazy_regularization and loss.r1_gamma > 0 and step % D_reg_interval == 0:
             D_opt.zero_grad(set_to_none=True)
-            for real, real_c in reals:
-                penalty = loss.D_r1(real, real_c)
-                (penalty.sum() * D_reg_interval / batch_size).backward()
-                tick_stats.add("Loss/r1_penalty", penalty)
+            accumulate_r1(loss, reals, D_reg_interval, batch_size, tick_stats)
             sum_gradients(D.module.parameters())
             D_opt.step()
 
