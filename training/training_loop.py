@@ -128,7 +128,6 @@ def sample_labels(training_set, num, generator):
     return torch.from_numpy(np.stack([training_set.get_label(i) for i in idx]))
 
 
-
 def accumulate_path_length(loss, inputs, labels, pl_noise, rounds, pl_gpu, gain, stats):
     """Backpropagate the path-length penalty of this process's rounds of a global batch of `len(pl_noise)`.
     Returns the mean length over the global batch (for `loss.update_pl_mean`) and this process's sum of the
@@ -169,6 +168,7 @@ def accumulate_r1(loss, reals, gain, batch_size, stats):
         stats.add("Loss/D/reg", reg)
         reg_sum += reg.detach().sum()
     return reg_sum
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Snapshots.
