@@ -159,6 +159,7 @@ def setup_options(args, resolution):
     c.image_snapshot_ticks = c.network_snapshot_ticks = args.snap if args.snap is not None else snap
     c.random_seed, c.freeze_layers, c.kimg_per_tick = args.seed, args.freezed, args.tick
     c.num_workers = 2 if args.workers is None else args.workers
+    c.allow_tf32, c.cudnn_benchmark = args.allow_tf32, not args.nobench
 
     # Augmentation.
     aug = args.aug or aug
@@ -265,6 +266,8 @@ def main(argv=None):
     add("--gamma", type=float, help="R1 regularisation weight (default depends on the config)")
     add("--mirror-augment", "--mirror", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
         help="Add x-flipped copies of the dataset (default: false)")
+    add("--subset", type=int, metavar="N", help="Train on N images of the dataset, chosen at random with --seed "
+        "(default: all)")
     add("--cond", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
         help="Train a conditional network on the dataset's labels (default: false)")
     add("--metrics", type=_metric_list, help="Metrics at each network snapshot, comma-separated (e.g. fid50k,"
@@ -292,7 +295,11 @@ def main(argv=None):
     add("--lod-kimg", type=_lod_kimg, metavar="KIMG[,KIMG]", help="Configs a-d: thousands of images per level "
         "of detail and per transition to the next (default 600,600; one value sets both)")
     add("--fp32", action="store_true", help="ADA configs: no float16 layers and no activation clamping")
-    add("--dry-run", action="store_true", help="Print the training options and exit")
+    add("--allow-tf32", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
+        help="GPUs: TF32 in convolutions and matrix products (default: false, full float32 as the original)")
+    add("--nobench", type=dnnlib.util.str_to_bool, default=False, metavar="BOOL",
+        help="GPUs: no cuDNN autotuning (default: false)")
+    add("-n", "--dry-run", action="store_true", help="Print the training options and exit")
     args = parser.parse_args(argv)
     dnnlib.util.cli_main(run_training, args)
 
@@ -327,6 +334,12 @@ def run_training(args):
         from training import dataset as dataset_lib
         dataset_args.update(mirror_augment=args.mirror_augment, use_labels=args.cond)
         training_set = dataset_lib.load_dataset(**dataset_args)
+        if args.subset is not None:
+            size = len(training_set) // (2 if args.mirror_augment else 1)
+            if not 1 <= args.subset <= size:
+                raise UserError(f"--subset must be between 1 and {size}, the dataset's size")
+            dataset_args.update(subset=args.subset, subset_seed=args.seed)
+            training_set = dataset_lib.load_dataset(**dataset_args)
         options = setup_options(args, training_set.resolution)
         options.dataset_args = dataset_args
         options.metrics, options.metric_weights = args.metrics or [], metric_weights

@@ -187,6 +187,24 @@ def test_tfrecord_dataset_items_labels_and_mirror(tmp_path):
     assert dataset.load_dataset(path, max_label_size=0).label_size == 0
 
 
+@pytest.mark.parametrize('layout', ['tfrecords', 'ada'])
+def test_subset_is_stylegan2_adas_random_selection(tmp_path, layout):
+    """--subset N: N images chosen by a seeded shuffle, kept in dataset order, labels with their images."""
+    images, labels = make_images(10), [i % 4 for i in range(10)]
+    path = (write_tfrecords if layout == 'tfrecords' else write_ada)(tmp_path / 'ds', images, labels)
+    for seed in (0, 3):
+        chosen = np.arange(10)
+        np.random.RandomState(seed).shuffle(chosen)
+        chosen = sorted(chosen[:4])  # stylegan2-ada-pytorch's Dataset(max_size=4, random_seed=seed)
+        dset = dataset.load_dataset(path, subset=4, subset_seed=seed, mirror_augment=True)
+        assert len(dset) == 8
+        for item, raw in enumerate(chosen):
+            assert np.array_equal(dset[item][0], images[raw])
+            assert np.array_equal(dset[item + 4][0], images[raw][:, :, ::-1])
+            assert dset[item][1].argmax() == labels[raw] == dset[item + 4][1].argmax()
+    assert len(dataset.load_dataset(path, subset=10)) == len(dataset.load_dataset(path, subset=None)) == 10
+
+
 def test_lower_resolution_and_original_style_arguments(tmp_path):
     images = make_images(3, channels=1, size=16)
     write_tfrecords(tmp_path / 'mnist', images)

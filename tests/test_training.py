@@ -267,11 +267,24 @@ def test_two_processes_equal_one(image_folder, tmp_path):
     (["--p", "0.3"], "--p needs --aug=fixed"),
     (["--metrics", "fid50k,nope"], "unknown metric 'nope'"),
     (["--batch", "6", "--batch-gpu", "4"], "not a multiple"),
+    (["--subset", "25"], "--subset must be between 1 and 24"),
+    (["--subset", "25", "--mirror", "1"], "--subset must be between 1 and 24"),
 ])
 def test_cli_mistakes_are_one_line(image_folder, tmp_path, args, message):
     result = run_cli(["--data", image_folder, "--result-dir", str(tmp_path), "--dry-run"] + args)
     assert result.returncode == 1
     assert result.stderr.startswith("error:") and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ada_flags_in_the_options(image_folder, tmp_path):
+    """--subset, --allow-tf32, --nobench and -n as in StyleGAN2-ADA's train.py."""
+    result = run_cli(["--data", image_folder, "--result-dir", str(tmp_path), "-n", "--subset", "5", "--seed", "2",
+                      "--allow-tf32", "1", "--nobench", "1"])
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)
+    assert options["dataset_args"]["subset"] == 5 and options["dataset_args"]["subset_seed"] == 2
+    assert options["allow_tf32"] is True and options["cudnn_benchmark"] is False
+    assert not os.listdir(tmp_path)  # a dry run makes no run directory
 
 
 def test_resume_latest_without_runs(tmp_path):

@@ -359,20 +359,28 @@ def labels_to_float(labels, source):
 class Dataset(torch.utils.data.Dataset):
     """Images (uint8 [C, H, W]) and labels (float32 [label_size]) of a dataset, for torch DataLoaders.
 
-    `max_images` keeps the first images (as the original's TFRecordDataset does). With `mirror_augment` the
-    dataset has twice as many items: item i + N is item i flipped left-right (no randomness inside)."""
+    `max_images` keeps the first images (as the original's TFRecordDataset does); `subset` keeps that many
+    images chosen at random with `subset_seed`, in dataset order (StyleGAN2-ADA's --subset). With `mirror_augment`
+    the dataset has twice as many items: item i + N is item i flipped left-right (no randomness inside)."""
 
-    def __init__(self, name, image_shape, num_images, labels, max_images=None, mirror_augment=False):
+    def __init__(self, name, image_shape, num_images, labels, max_images=None, mirror_augment=False, subset=None,
+                 subset_seed=0):
         self._name = name
         self._image_shape = [int(v) for v in image_shape]
-        self._num_images = num_images if max_images is None else min(num_images, max_images)
-        self._labels = None if labels is None else labels[:self._num_images]
+        raw_idx = np.arange(num_images if max_images is None else min(num_images, max_images), dtype=np.int64)
+        if subset is not None and subset < len(raw_idx):
+            np.random.RandomState(subset_seed).shuffle(raw_idx)
+            raw_idx = np.sort(raw_idx[:subset])
+        self._raw_idx = raw_idx  # stored image of each selected one
+        self._num_images = len(raw_idx)
+        self._labels = None if labels is None else labels[raw_idx]
         self._mirror = bool(mirror_augment)
 
     def _load_image(self, raw_idx):  # overridden: uint8 [C, H, W] of stored image raw_idx
         raise NotImplementedError
 
-    def _raw_index(self, idx):
+    def _selected(self, idx):
+        """The position among the selected images of item idx."""
         if not 0 <= idx < len(self):
             raise IndexError(f'index {idx} out of range for a dataset of {len(self)} items')
         return idx % self._num_images
@@ -381,15 +389,14 @@ class Dataset(torch.utils.data.Dataset):
         return self._num_images * (2 if self._mirror else 1)
 
     def __getitem__(self, idx):
-        image = self._load_image(self._raw_index(idx))
+        image = self._load_image(int(self._raw_idx[self._selected(idx)]))
         if idx >= self._num_images:
             image = image[:, :, ::-1]
         return image.copy(), self.get_label(idx)  # a writable, contiguous array of its own
 
     def get_label(self, idx):
         """The float32 [label_size] label of item idx (empty when the dataset has no labels)."""
-        raw_idx = self._raw_index(idx)
-        return np.zeros([0], np.float32) if self._labels is None else self._labels[raw_idx].copy()
+        return np.zeros([0], np.float32) if self._labels is None else self._labels[self._selected(idx)].copy()
 
     def get_random_labels(self, n, rng=None):
         """float32 [n, label_size]: labels of n images drawn uniformly from the dataset (with replacement), i.e.
@@ -473,7 +480,7 @@ class TFRecordDataset(Dataset):
     indexed once when the dataset is created; items are then read by offset."""
 
     def __init__(self, tfrecord_dir, resolution=None, label_file=None, max_label_size='full', use_labels=True,
-                 max_images=None, mirror_augment=False):
+                 **selection):  # max_images, subset, subset_seed, mirror_augment: see Dataset
         if not os.path.isdir(tfrecord_dir):
             raise UserError(f'dataset directory not found: {tfrecord_dir}')
         tfr_files = sorted(glob.glob(os.path.join(glob.escape(tfrecord_dir), '*.tfrecords')))
@@ -508,7 +515,7 @@ class TFRecordDataset(Dataset):
             labels = self._load_labels(label_file, len(self._offsets))
         name = os.path.basename(os.path.normpath(tfrecord_dir))
         super().__init__(name, self.files[self.path], len(self._offsets), _select_labels(labels, use_labels,
-                         max_label_size), max_images, mirror_augment)
+                         max_label_size), **selection)
 
     @staticmethod
     def _load_labels(label_file, count):
@@ -549,8 +556,8 @@ class ImageFolderDataset(Dataset):
     """A stylegan2-ada-pytorch dataset: a folder or a zip of images (any depth, sorted by path) with an optional
     `dataset.json` {"labels": [[relative path, class index or label vector], ...] or null}."""
 
-    def __init__(self, path, resolution=None, max_label_size='full', use_labels=True, max_images=None,
-                 mirror_augment=False):
+    def __init__(self, path, resolution=None, max_label_size='full', use_labels=True,
+                 **selection):  # max_images, subset, subset_seed, mirror_augment: see Dataset
         self.path = path
         if os.path.isdir(path):
             names = [os.path.relpath(os.path.join(root, fname), path).replace(os.sep, '/')
@@ -572,7 +579,7 @@ class ImageFolderDataset(Dataset):
         labels = self._load_labels(names) if use_labels and max_label_size != 0 else None
         name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
         super().__init__(name, first.shape, len(self._image_names), _select_labels(labels, use_labels,
-                         max_label_size), max_images, mirror_augment)
+                         max_label_size), **selection)
 
     def _open(self, name):
         if self._zip is None:
@@ -622,11 +629,12 @@ _TF_PIPELINE_OPTIONS = ('class_name', 'repeat', 'shuffle_mb', 'prefetch_mb', 'bu
 
 
 def load_dataset(path=None, tfrecord_dir=None, data_dir=None, resolution=None, max_images=None, mirror_augment=False,
-                 use_labels=True, **kwargs):
+                 use_labels=True, subset=None, subset_seed=0, **kwargs):
     """Open a dataset, finding its layout from its content.
 
     `path`: a TFRecords directory, an image folder or a .zip of images. Or, as in the original, `tfrecord_dir`
-    (joined onto `data_dir` when given). Further keyword arguments: `max_label_size` (0, 'full' or N first
+    (joined onto `data_dir` when given). `subset`: that many images chosen with `subset_seed` (StyleGAN2-ADA's
+    --subset). Further keyword arguments: `max_label_size` (0, 'full' or N first
     components), `label_file` (TFRecords), `verbose` (print the shape); the original's tf.data options (repeat,
     shuffle_mb, ...) are accepted and have no effect."""
     label_file = kwargs.pop('label_file', None)
@@ -642,7 +650,7 @@ def load_dataset(path=None, tfrecord_dir=None, data_dir=None, resolution=None, m
     if not os.path.exists(path):
         raise UserError(f'dataset not found: {path}')
     common = dict(resolution=resolution, max_label_size=max_label_size, use_labels=use_labels,
-                  max_images=max_images, mirror_augment=mirror_augment)
+                  max_images=max_images, mirror_augment=mirror_augment, subset=subset, subset_seed=subset_seed)
     if os.path.isdir(path) and glob.glob(os.path.join(glob.escape(path), '*.tfrecords')):
         dataset = TFRecordDataset(path, label_file=label_file, **common)
     else:

@@ -377,12 +377,14 @@ def training_loop(
                                     # and lrate), overriding batch_size, batch_gpu and the lr; None: no growing.
     lazy_regularization=True,       # False: R1 every step inside D's step, no lr compensation (configs a-b).
     reset_opt_for_new_lod=True,     # Reset the Adam state when new layers come in (progressive growing).
+    allow_tf32=False,               # GPUs: TF32 in convolutions and matrix products (--allow-tf32).
+    cudnn_benchmark=True,           # GPUs: cuDNN autotuning (off with --nobench).
 ):
     rank, world_size = dist_info()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":  # as StyleGAN2-ADA: autotuned convolutions, full float32 where not float16
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow_tf32
     is_main = rank == 0
     log = print if is_main else (lambda *_args, **_kwargs: None)
     start_time = time.time()
