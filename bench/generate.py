@@ -70,7 +70,7 @@ def with_reference_and_peer(ours, peer=None):
     return paths
 
 
-def generation_paths(Gs, peer_G, z, device, precisions, compile=False):
+def generation_paths(Gs, peer_G, z, device, precisions, compiled=False):
     """name -> callable returning uint8 NHWC images of the batch z."""
     def ours():
         return Gs.run(z, None, truncation_psi=0.5, randomize_noise=False, output_transform=TO_UINT8)
@@ -86,11 +86,11 @@ def generation_paths(Gs, peer_G, z, device, precisions, compile=False):
             with dnnlib.ops.precision(name, device):
                 return ours()
         paths[name] = ours_in
-    if compile:
-        def compiled():
+    if compiled:
+        def ours_compiled():
             with dnnlib.ops.compiling():
                 return ours()
-        paths["compile"] = compiled
+        paths["compile"] = ours_compiled
     return paths
 
 

@@ -145,7 +145,7 @@ def add_compute_args(parser, compile_flag=False):
                                  "Triton (GPU)")
 
 
-def compute_mode(precision_name, reference, device, compile=False):
+def compute_mode(precision_name, reference, device, compiled=False):
     """The context of --precision, --reference-path and --compile, with cuDNN's autotuner on for the run's fixed
     shapes (as TensorFlow autotunes by default); an unsupported precision is a UserError at once."""
     from dnnlib.util import UserError
@@ -153,12 +153,12 @@ def compute_mode(precision_name, reference, device, compile=False):
         amp = precision(precision_name, device)
     except ValueError as err:
         raise UserError(str(err)) from None
-    if compile and not reference:
+    if compiled and not reference:
         problem = compile_problem(device)
         if problem:
             raise UserError(f"--compile: {problem}")
     return _entered_together(reference_path(reference), amp, _cudnn_benchmark(device.type == "cuda"),
-                             compiling(compile and not reference))
+                             compiling(compiled and not reference))
 
 
 def compile_problem(device):
