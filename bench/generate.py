@@ -17,6 +17,7 @@ official-format (G, D, Gs) pickle to a temporary file and loaded back from it by
   tf32, fp16, bf16   (--precision, comma-separated) ours under dnnlib.ops.precision(name), run_generator.py's
          --precision: TF32 on a GPU; float16 in the 4 highest resolutions with clamping, TF32 for the rest;
          torch.autocast(dtype=bfloat16). Separate rows, never the default.
+  compile  (--compile) ours through torch.compile (run_generator.py --compile), compiled in its untimed first call.
 Each call generates one batch from the same latents. The paths take turns (order reversed every other round) until
 each has --min-time seconds and 3 calls; images/s is the batch over the median call. 'vs ref' and 'vs peer' are
 the other path's median time over ours (above 1: ours is faster). GFLOP/img counts the convolutions and matrix
