@@ -294,7 +294,8 @@ class Logger:
     into a log file (default '<run dir>/log.txt', appended to).
 
     An exception leaving the block is written to the log too, so the log
-    says why a run ended.
+    says why a run ended: a bug with its traceback, a user mistake
+    (UserError) or an interruption (Ctrl-C, a second SIGTERM) in one line.
     """
 
     def __init__(self, file_name=None, file_mode='a'):
@@ -316,7 +317,11 @@ class Logger:
             sys.stdout = self.saved_stdout
         if sys.stderr is self.tee_stderr:
             sys.stderr = self.saved_stderr
-        if exc_type is not None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.log_file.write('interrupted\n')
+        elif exc_type is not None and issubclass(exc_type, UserError):
+            self.log_file.write(f'error: {exc_value}\n')
+        elif exc_type is not None:
             self.log_file.write(''.join(traceback.format_exception(exc_type, exc_value, exc_traceback)))
         self.log_file.close()
         self.log_file = None

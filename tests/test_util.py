@@ -218,6 +218,17 @@ def test_logger_defaults_to_run_dir_and_records_exceptions(tmp_path, monkeypatch
     assert 'RuntimeError: run failed' in log_text
 
 
+@pytest.mark.parametrize('exc, line', [(KeyboardInterrupt(), 'interrupted\n'),
+                                       (util.UserError('bad flag'), 'error: bad flag\n')])
+def test_logger_records_interruptions_and_user_errors_in_one_line(tmp_path, exc, line):
+    log_path = tmp_path / 'log.txt'
+    with pytest.raises(type(exc)):
+        with util.Logger(str(log_path)):
+            print('working')
+            raise exc
+    assert log_path.read_text() == 'working\n' + line
+
+
 # ----------------------------------------------------------------------------
 # Atomic writes.
 
