@@ -133,7 +133,7 @@ def test_path_length_rounds_give_the_one_round_gradient():
     for other, mean in zip(grads[1:], means[1:]):
         torch.testing.assert_close(mean, means[0], rtol=1e-6, atol=0)
         for a, b in zip(grads[0], other):
-            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max()))  # rounding near zero
 
 
 def test_random_inputs_do_not_depend_on_the_split():
