@@ -93,18 +93,23 @@ def cli_main(main_fn, *args, **kwargs):
     keep_freed_memory()
     try:
         return main_fn(*args, **kwargs)
-    except UserError as err:
-        message = str(err)
-    except _USER_INPUT_OS_ERRORS as err:
-        message = _describe_os_error(err)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, UserError, *_USER_INPUT_OS_ERRORS) as err:
+        # Flush first so the message appears after everything already printed.
         sys.stdout.flush()
-        print('interrupted', file=sys.stderr)
-        sys.exit(130)
-    # Flush first so the error appears after everything already printed.
-    sys.stdout.flush()
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(1)
+        print(one_line_ending(err), file=sys.stderr)
+        sys.exit(130 if isinstance(err, KeyboardInterrupt) else 1)
+
+
+def one_line_ending(err):
+    """The line that tells how a run ended for an interruption ('interrupted') or a user's mistake ('error: ...');
+    None for any other exception, which is a bug and keeps its traceback."""
+    if isinstance(err, KeyboardInterrupt):
+        return 'interrupted'
+    if isinstance(err, UserError):
+        return f'error: {err}'
+    if isinstance(err, _USER_INPUT_OS_ERRORS):
+        return f'error: {_describe_os_error(err)}'
+    return None
 
 
 # ----------------------------------------------------------------------------
@@ -294,8 +299,8 @@ class Logger:
     into a log file (default '<run dir>/log.txt', appended to).
 
     An exception leaving the block is written to the log too, so the log
-    says why a run ended: a bug with its traceback, a user mistake
-    (UserError) or an interruption (Ctrl-C, a second SIGTERM) in one line.
+    says why a run ended: a bug with its traceback, a user's mistake or an
+    interruption (Ctrl-C, a second SIGTERM) in cli_main's one line.
     """
 
     def __init__(self, file_name=None, file_mode='a'):
@@ -317,12 +322,10 @@ class Logger:
             sys.stdout = self.saved_stdout
         if sys.stderr is self.tee_stderr:
             sys.stderr = self.saved_stderr
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            self.log_file.write('interrupted\n')
-        elif exc_type is not None and issubclass(exc_type, UserError):
-            self.log_file.write(f'error: {exc_value}\n')
-        elif exc_type is not None:
-            self.log_file.write(''.join(traceback.format_exception(exc_type, exc_value, exc_traceback)))
+        if exc_type is not None:
+            line = one_line_ending(exc_value)
+            self.log_file.write(f'{line}\n' if line else
+                                ''.join(traceback.format_exception(exc_type, exc_value, exc_traceback)))
         self.log_file.close()
         self.log_file = None
         return False
