@@ -333,13 +333,12 @@ def run_training(args):
         dataset_args, dataset_name = dataset_options(args)
         from training import dataset as dataset_lib
         dataset_args.update(mirror_augment=args.mirror_augment, use_labels=args.cond)
-        training_set = dataset_lib.load_dataset(**dataset_args)
         if args.subset is not None:
-            size = len(training_set) // (2 if args.mirror_augment else 1)
-            if not 1 <= args.subset <= size:
-                raise UserError(f"--subset must be between 1 and {size}, the dataset's size")
             dataset_args.update(subset=args.subset, subset_seed=args.seed)
-            training_set = dataset_lib.load_dataset(**dataset_args)
+        training_set = dataset_lib.load_dataset(**dataset_args)
+        size = len(training_set) // (2 if args.mirror_augment else 1)  # the whole dataset where subset exceeds it
+        if args.subset is not None and not 1 <= args.subset <= size:
+            raise UserError(f"--subset must be between 1 and {size}, the dataset's size")
         options = setup_options(args, training_set.resolution)
         options.dataset_args = dataset_args
         options.metrics, options.metric_weights = args.metrics or [], metric_weights
