@@ -139,15 +139,14 @@ def accumulate_path_length(loss, inputs, labels, pl_noise, rounds, pl_gpu, gain,
     pl_batch = len(pl_noise)
     parts = [(slice_inputs(inputs, start, start + pl_gpu), slice_rows(labels, start, start + pl_gpu),
               pl_noise[start:start + pl_gpu]) for start in rounds]
-    kept = [loss.pl_lengths(*part) for part in parts] if len(parts) == 1 else None
-    length_sum = torch.zeros([], device=pl_noise.device)
-    for i, part in enumerate(parts):
-        lengths = kept[i] if kept else loss.pl_lengths(*part, create_graph=False)
-        length_sum += lengths.detach().sum()
+    one_round = len(parts) == 1
+    measured = [loss.pl_lengths(*part, create_graph=one_round) for part in parts]
+    length_sum = sum((lengths.detach().sum() for lengths in measured), torch.zeros([], device=pl_noise.device))
     mean_length = all_reduce_sum(length_sum) / pl_batch
     penalty_sum = torch.zeros([], device=pl_noise.device)
-    for i, part in enumerate(parts):
-        lengths = kept[i] if kept else loss.pl_lengths(*part)
+    for part, lengths in zip(parts, measured):
+        if not one_round:  # again, now with the double-backward graph
+            lengths = loss.pl_lengths(*part)
         penalty, surrogate = loss.pl_penalty(lengths, mean_length)
         (surrogate.sum() * gain / pl_batch).backward()
         stats.add("Loss/pl_penalty", penalty)
