@@ -12,7 +12,6 @@
 """
 
 import itertools
-import shutil
 
 import numpy as np
 import pytest
@@ -522,7 +521,8 @@ def test_synthesis_default_path_matches_reference_path(Gs):
     assert np.array_equal(fast, Gs.run(z, None, fused_modconv=False, **kwargs))
 
 
-@pytest.mark.skipif(shutil.which('c++') is None and shutil.which('g++') is None, reason='torch.compile needs a C++ compiler')
+@pytest.mark.skipif(dnnlib.ops.compile_problem(torch.device('cpu')) is not None,
+                    reason='torch.compile needs a C++ compiler')
 def test_compiled_synthesis_matches_eager(Gs, monkeypatch):
     """--compile: the same images through torch.compile, for runs without autograd only."""
     import torch._dynamo.utils
