@@ -1,6 +1,7 @@
 """dataset_tool.py: the original's TFRecords (pyramid, order, labels), the ada layout, conversion between them,
 the usual downloads in their original file formats, and one clear line for bad input."""
 
+import argparse
 import gzip
 import io
 import itertools
@@ -477,3 +478,15 @@ def test_create_emoji_renders_the_font():
         assert image.shape == (3, 16, 16) and image.dtype == np.uint8
         assert image[:, 0, 0].min() >= 240  # white margin around the ink (Lanczos rings a little)
         assert image.min() < 200  # and some ink
+
+
+def test_emoji_code_points_select_a_subset():
+    assert dataset_tool.parse_code_points("1F600-1F602, 263A") == {0x1F600, 0x1F601, 0x1F602, 0x263A}
+    assert 0x1F60A in dataset_tool.parse_code_points("faces") and 0x1F4A9 not in dataset_tool.parse_code_points("faces")
+    with pytest.raises(argparse.ArgumentTypeError, match="not a hex code point"):
+        dataset_tool.parse_code_points("smileys")
+    font = next((path for path in dataset_tool.EMOJI_FONT_PATHS if os.path.isfile(path)), None)
+    if font is None:
+        pytest.skip("no colour emoji font installed (apt-get install fonts-noto-color-emoji)")
+    pytest.importorskip("fontTools")
+    assert [code for code, _ in dataset_tool.render_emoji(font, 8, {0x1F600, 0x1F603, 0x41})] == [0x1F600, 0x1F603]

@@ -5,6 +5,7 @@ Everything runs on tiny networks (16x16, a few channels) and a 24-image dataset 
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -290,6 +291,31 @@ def test_ada_flags_in_the_options(image_folder, tmp_path):
 def test_resume_latest_without_runs(tmp_path):
     result = run_cli(["--resume", "latest", "--result-dir", str(tmp_path)])
     assert result.returncode == 1 and "no snapshot" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("data, exact", [(None, True), ("same", True), ("other", False)])
+def test_resume_on_another_dataset_is_fine_tuning(image_folder, tmp_path, data, exact):
+    """A snapshot with its training state resumes exactly unless the command line names another dataset: then it
+    is fine-tuning with the command line's options, and, as in stylegan2-ada-pytorch, a faster ADA and no Gs
+    ramp-up. (A dry run reads only training_options.json, so the snapshot files can be empty.)"""
+    run = tmp_path / "00000-run"
+    run.mkdir()
+    (run / "network-snapshot-000012.pkl").touch()
+    (run / "network-snapshot-000012.pt").touch()
+    saved = dict(dataset_args=dict(path=image_folder, mirror_augment=False), total_kimg=50, batch_size=8, batch_gpu=4)
+    (run / "training_options.json").write_text(json.dumps(saved))
+    other = str(tmp_path / "other")
+    shutil.copytree(image_folder, other)
+    data_args = {None: [], "same": ["--data", image_folder + os.sep], "other": ["--data", other, "--mirror", "1"]}[data]
+    result = run_cli(["--resume", str(run / "network-snapshot-000012.pkl"), "-n"] + data_args + TINY)
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout[result.stdout.index("{"):])
+    assert options["exact_resume"] is exact and ("Fine-tuning" in result.stdout) is not exact
+    if exact:
+        assert options["dataset_args"] == saved["dataset_args"] and options["total_kimg"] == 50
+    else:
+        assert options["dataset_args"]["path"] == other and options["dataset_args"]["mirror_augment"]
+        assert options["ada_kimg"] == 100 and options["ema_rampup"] is None and options["G_args"]["fmap_max"] == 16
 
 
 def test_fine_tuning_needs_a_matching_resolution(image_folder, tmp_path, small_pkl):
