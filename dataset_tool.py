@@ -813,6 +813,11 @@ EMOJI_CODE_POINTS = {
 }
 
 
+def installed_emoji_font():
+    """The first of EMOJI_FONT_PATHS that exists, or None."""
+    return next((path for path in EMOJI_FONT_PATHS if os.path.isfile(path)), None)
+
+
 def parse_code_points(text):
     """A name from EMOJI_CODE_POINTS or comma-separated hex code points and ranges ('1F600-1F64F,263A') -> set."""
     text = EMOJI_CODE_POINTS.get(text, text)
@@ -835,12 +840,12 @@ def render_emoji(font_path, resolution, code_points=None):
     font_tools = _optional_import('fontTools.ttLib', 'create_emoji', 'fonttools')
     from PIL import ImageDraw, ImageFont
     try:
-        code_points = sorted(c for c in font_tools.ttLib.TTFont(font_path).getBestCmap()
-                             if c > 0x2000 and (code_points is None or c in code_points))
+        rendered = sorted(c for c in font_tools.ttLib.TTFont(font_path).getBestCmap()
+                          if c > 0x2000 and (code_points is None or c in code_points))
         font = ImageFont.truetype(font_path, 109)  # the size of the font's colour bitmaps
     except (OSError, font_tools.ttLib.TTLibError) as err:
         raise UserError(f'cannot read the emoji font {font_path}: {err}') from err
-    for code_point in code_points:
+    for code_point in rendered:
         glyph = PIL.Image.new('RGBA', (136, 128), (0, 0, 0, 0))
         ImageDraw.Draw(glyph).text((0, 0), chr(code_point), font=font, embedded_color=True)
         box = glyph.getbbox()
@@ -859,7 +864,7 @@ def create_emoji(tfrecord_dir, font=None, resolution=64, code_points=None, shuff
     fonts-noto-color-emoji), or of the selected code points: the offline few-images dataset of the embedded
     default network."""
     if font is None:
-        font = next((path for path in EMOJI_FONT_PATHS if os.path.isfile(path)), None)
+        font = installed_emoji_font()
         if font is None:
             raise UserError('no colour emoji font found; install one (apt-get install fonts-noto-color-emoji) or '
                             'pass --font PATH')

@@ -467,12 +467,17 @@ def test_create_from_hdf5(tmp_path):
     assert np.array_equal(dset[2][0], images[2]) and dset[2][1].tolist() == [0, 0, 1]
 
 
-def test_create_emoji_renders_the_font():
-    font = next((path for path in dataset_tool.EMOJI_FONT_PATHS if os.path.isfile(path)), None)
+@pytest.fixture
+def emoji_font():
+    font = dataset_tool.installed_emoji_font()
     if font is None:
         pytest.skip("no colour emoji font installed (apt-get install fonts-noto-color-emoji)")
     pytest.importorskip("fontTools")
-    emoji = list(itertools.islice(dataset_tool.render_emoji(font, 16), 12))
+    return font
+
+
+def test_create_emoji_renders_the_font(emoji_font):
+    emoji = list(itertools.islice(dataset_tool.render_emoji(emoji_font, 16), 12))
     assert len(emoji) == 12 and len({code for code, _ in emoji}) == 12
     for _, image in emoji:
         assert image.shape == (3, 16, 16) and image.dtype == np.uint8
@@ -480,13 +485,12 @@ def test_create_emoji_renders_the_font():
         assert image.min() < 200  # and some ink
 
 
-def test_emoji_code_points_select_a_subset():
+def test_emoji_code_points_parse():
     assert dataset_tool.parse_code_points("1F600-1F602, 263A") == {0x1F600, 0x1F601, 0x1F602, 0x263A}
     assert 0x1F60A in dataset_tool.parse_code_points("faces") and 0x1F4A9 not in dataset_tool.parse_code_points("faces")
     with pytest.raises(argparse.ArgumentTypeError, match="not a hex code point"):
         dataset_tool.parse_code_points("smileys")
-    font = next((path for path in dataset_tool.EMOJI_FONT_PATHS if os.path.isfile(path)), None)
-    if font is None:
-        pytest.skip("no colour emoji font installed (apt-get install fonts-noto-color-emoji)")
-    pytest.importorskip("fontTools")
-    assert [code for code, _ in dataset_tool.render_emoji(font, 8, {0x1F600, 0x1F603, 0x41})] == [0x1F600, 0x1F603]
+
+
+def test_render_emoji_of_selected_code_points(emoji_font):
+    assert [code for code, _ in dataset_tool.render_emoji(emoji_font, 8, {0x1F600, 0x1F603, 0x41})] == [0x1F600, 0x1F603]
