@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import dnnlib
+from dnnlib.ops import winograd
 from dnnlib.tflib.network import Network, default_device, register_build_func
 from dnnlib.tflib.network_pickle import load_network_pkl
 
@@ -67,8 +68,11 @@ class _Conv3x3(nn.Module):
         self.register_parameter(self.bias_name, nn.Parameter(torch.zeros(fmaps_out)))
 
     def forward(self, x):
-        weight = getattr(self, self.weight_name).permute(3, 2, 0, 1)  # [k, k, in, out] -> [out, in, k, k]
-        return F.relu(F.conv2d(x, weight, getattr(self, self.bias_name), padding=1))
+        param, bias = getattr(self, self.weight_name), getattr(self, self.bias_name)
+        weight = param.permute(3, 2, 0, 1)  # [k, k, in, out] -> [out, in, k, k]
+        if winograd.usable(x, weight):  # CPU, weights frozen (projection): 2x faster, also in backward
+            return F.relu(winograd.conv3x3(x, weight, key=param) + bias[:, None, None])
+        return F.relu(F.conv2d(x, weight, bias, padding=1))
 
 
 @register_build_func("lpips_network")

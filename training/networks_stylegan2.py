@@ -111,14 +111,16 @@ class Conv2dLayer(nn.Module):
         return x if self.bias is None else bias_act(x, self.bias.to(x.dtype), act=self.act, clamp=self.conv_clamp)
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kernel=None, fused_modconv=True):
+def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kernel=None, fused_modconv=True,
+                     weight_key=None):
     """The StyleGAN2 convolution: weights scaled per sample by `styles`, then normalised ("demodulated").
 
     x: [N, I, H, W]; weight: [k, k, I, O], already multiplied by its runtime coefficient; styles: [N, I].
     fused_modconv=True runs one grouped convolution with per-sample weights, as the original; False scales the
     activations instead and runs one plain convolution for the batch (any memory format, e.g. channels-last), with
     the demodulation coefficients from one small matrix product. The two agree up to float rounding. Weights and
-    styles are float32; the convolution runs in x's dtype."""
+    styles are float32; the convolution runs in x's dtype. `weight_key`: the parameter `weight` was computed
+    from, which lets the unfused path cache what it derives from the weight (`dnnlib.ops.upfirdn2d.conv2d`)."""
     batch, in_channels, height, width = x.shape
     kernel, _, _, out_channels = weight.shape
     assert styles.shape == (batch, in_channels)
@@ -138,7 +140,7 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=False, resample_kern
         x = fast_layout(x * styles.to(x.dtype)[:, :, np.newaxis, np.newaxis])
         w = weight.to(x.dtype)
 
-    x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w)
+    x = upsample_conv_2d(x, w, k=resample_kernel) if up else conv2d(x, w, key=None if fused_modconv else weight_key)
 
     if fused_modconv:
         x = x.reshape(batch, out_channels, x.shape[2], x.shape[3])
@@ -166,13 +168,13 @@ class ModulatedConv2dLayer(nn.Module):
     def forward(self, x, dlatent, noise=None, fused_modconv=None, conv_clamp=None):
         """conv_clamp: a clamp for this call where the layer has none of its own (--precision fp16)."""
         styles = bias_act(dlatent @ (self.mod_weight * self.mod_weight_coef), self.mod_bias) + 1
-        weight = self.weight * self.weight_coef
+        weight, weight_key = self.weight * self.weight_coef, self.weight
         if x.dtype == torch.float16 and self.demodulate:
             # Keep float16 products in range; demodulation cancels any per-output and per-sample scale.
             weight = weight / (np.sqrt(weight[..., 0].numel()) * weight.abs().amax(dim=[0, 1, 2], keepdim=True))
-            styles = styles / styles.abs().amax(dim=1, keepdim=True)
+            styles, weight_key = styles / styles.abs().amax(dim=1, keepdim=True), None
         x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, up=self.up,
-                             resample_kernel=self.resample_kernel,
+                             resample_kernel=self.resample_kernel, weight_key=weight_key,
                              fused_modconv=self.fused_modconv if fused_modconv is None else fused_modconv)
         if self.noise_strength is not None and noise is not None:
             noise = (noise * self.noise_strength).to(x.dtype)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import custom_ops, reference_path_enabled
+from . import custom_ops, reference_path_enabled, winograd
 
 # Dtypes the CUDA kernel is instantiated for (float16 computes in float32); others use the reference path.
 _cuda_dtypes = (torch.float16, torch.float32, torch.float64)
@@ -358,12 +358,17 @@ def conv_downsample_2d(x, w, k=None, factor=2, gain=1, impl='auto'):
     return F.conv2d(x, _torch_weight(w), stride=factor // filter_stride, groups=num_groups)
 
 
-def conv2d(x, w):
+def conv2d(x, w, key=None):
     """Stride-1 'SAME' conv (as TF pads it) of NCHW x with TF-layout `w`, odd kernels only.
 
-    Groups are inferred as x.shape[1] // inC, as in the resampling helpers.
+    Groups are inferred as x.shape[1] // inC, as in the resampling helpers. 3x3 kernels run by Winograd's method
+    where `winograd.usable` says it pays (CPU inference); `key` is the tensor `w` was computed from, so that its
+    transform is cached (see `winograd.conv3x3`).
     """
     num_groups = _groups(x, w)
     conv_h, conv_w = w.shape[:2]
     assert conv_h % 2 == 1 and conv_w % 2 == 1, "odd kernels only: TF pads even 'SAME' kernels unevenly"
-    return F.conv2d(x, _torch_weight(w), padding=(conv_h // 2, conv_w // 2), groups=num_groups)
+    weight = _torch_weight(w)
+    if winograd.usable(x, weight):
+        return winograd.conv3x3(x, weight, key)
+    return F.conv2d(x, weight, padding=(conv_h // 2, conv_w // 2), groups=num_groups)
