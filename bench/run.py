@@ -12,6 +12,8 @@ Workloads (each script's --help says exactly what it measures and how):
             FLOPs, peak memory; ours vs. the reference path vs. the peer's training step (--peer).
   project   bench/project.py: Projector.step() at 256 (and 1024 with --full), ours vs. the reference path.
   features  bench/metrics.py: Inception feature extraction of dataset and generated images and a small FID.
+  conv      bench/conv.py: the CPU fast path's Winograd 3x3 convolutions layer by layer against oneDNN's direct
+            ones (config-f at 256 and 1024, VGG16), with their float error; CPU only.
 --full asks for the issue's whole grid (batch 1, 8 and 32 at both resolutions; projection at 1024 too), which takes
 hours on a 2-core CPU; on CUDA it is the default.
 """
@@ -25,7 +27,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))  # `python bench/run.py` as well as `python -m bench`
 from bench.common import check_peer_arg  # noqa: E402
-WORKLOADS = ("generate", "train", "project", "features")
+WORKLOADS = ("generate", "train", "project", "features", "conv")
 
 
 def commands(args):
@@ -43,6 +45,7 @@ def commands(args):
         train=["train.py"] + common + memory + (["--setups", "small,configf"] if full else []) + peer,
         project=["project.py", "--resolution", "256,1024" if full else "256"] + common + memory,
         features=["metrics.py"] + common,
+        conv=["conv.py"] + common[2:],  # CPU only: no --device
     )
 
 
