@@ -13,6 +13,12 @@ from dnnlib.ops import upfirdn2d, winograd
 
 pytestmark = pytest.mark.skipif(winograd._get_plugin() is None, reason="the Winograd plugin could not be built")
 
+
+@pytest.fixture(autouse=True)
+def small_layers_too(monkeypatch):
+    """The tests' layers are far below MIN_FLOPS, the size from which the default path takes Winograd's method."""
+    monkeypatch.setattr(winograd, "MIN_FLOPS", 0)
+
 TOLERANCE = 5e-5  # of the output's largest value; measured 1e-5, the direct convolution's is 3e-6
 
 
@@ -62,10 +68,13 @@ def test_input_gradient_matches_direct_convolution():
     assert relative_error(x.grad, xd.grad) < TOLERANCE
 
 
-def test_usable_only_where_it_pays_and_is_exact_enough():
+def test_usable_only_where_it_pays_and_is_exact_enough(monkeypatch):
     x, w = random_conv(2, 32, 32, 16, 16)
     with torch.no_grad():
         assert winograd.usable(x, w)
+        with monkeypatch.context() as patch:
+            patch.setattr(winograd, "MIN_FLOPS", 18 * 16 * 16 * 32 * 32 + 1)
+            assert not winograd.usable(x, w)  # too small to pay
         assert not winograd.usable(x.double(), w.double())
         assert not winograd.usable(*random_conv(2, 16, 32, 16, 16))  # too few channels
         assert not winograd.usable(*random_conv(64, 32, 32, 12, 12))  # too few tiles per image, at any batch size
@@ -119,3 +128,10 @@ def test_without_plugin_falls_back_to_direct_convolution(monkeypatch):
         assert not winograd.usable(x, w)
         y = upfirdn2d.conv2d(x, w.permute(2, 3, 1, 0))
     assert relative_error(y, F.conv2d(x.double(), w.double(), padding=1)) < 1e-5
+
+
+def test_build_is_announced_only_before_the_first():
+    from torch.utils import cpp_extension
+    from dnnlib.ops import custom_ops
+    assert custom_ops._built_before(cpp_extension, winograd._get_plugin().__name__)  # built for this module's tests
+    assert not custom_ops._built_before(cpp_extension, "dnnlib_plugin_never_built")

@@ -6,6 +6,8 @@ plugin cannot be built it says why once and returns None so that callers use
 the reference path.
 """
 
+import os
+import sys
 import warnings
 
 import torch
@@ -28,6 +30,9 @@ def get_plugin(module_name, sources, needs_cuda=True, **build_kwargs):
         try:
             # Imported lazily: it pulls in setuptools and is needed only here.
             from torch.utils import cpp_extension
+            if not _built_before(cpp_extension, module_name):
+                print(f'Building the C++ plugin "{module_name}" (once per machine, about half a minute)...',
+                      file=sys.stderr, flush=True)
             plugin = cpp_extension.load(name=module_name, sources=sources, **build_kwargs)
         except Exception as err:  # Any build or load problem means: use the reference path.
             reason = str(err).strip().splitlines()[0] if str(err).strip() else ''
@@ -35,3 +40,12 @@ def get_plugin(module_name, sources, needs_cuda=True, **build_kwargs):
                           f'falling back to the reference implementation.', RuntimeWarning)
     _plugins[module_name] = plugin
     return plugin
+
+
+def _built_before(cpp_extension, module_name):
+    """Whether the torch extensions dir holds a build of `module_name` (then loading takes a moment, not a build)."""
+    try:
+        folder = cpp_extension._get_build_directory(module_name, verbose=False)  # private, hence the fallback
+        return any(name.startswith(module_name) and name.endswith(('.so', '.pyd')) for name in os.listdir(folder))
+    except Exception:
+        return True  # unknown: say nothing

@@ -10,9 +10,9 @@ error about 3x the direct convolution's, 1e-5 of the output's largest value agai
 uint8 images within one level of the reference path.
 
 The default path uses it where it pays and changes nothing else: float32 CPU tensors, no groups, at least
-MIN_CHANNELS channels in and out, at least MIN_TILES output tiles per image, outside autocast, and weights that need
-no gradient: inference, and projection, whose input gradient is again such a convolution (the kernel flipped in
-space, input and output channels swapped). Training, which needs weight gradients, the reference path, and a
+MIN_CHANNELS channels in and out, at least MIN_TILES output tiles and MIN_FLOPS per image, outside autocast, and
+weights that need no gradient: inference, and projection, whose input gradient is again such a convolution (the
+kernel flipped in space, input and output channels swapped). Training, which needs weight gradients, the reference path, and a
 machine without a C++ compiler use F.conv2d. (The upsampling layers' stride-2 transposed convolution was tried by
 output phase, F(4, 2) for the even outputs: no faster than oneDNN here, as its 5x larger transformed tiles made the
 transforms memory-bound.)
@@ -30,9 +30,13 @@ import torch.nn.functional as F
 from . import custom_ops, reference_path_enabled
 
 MIN_CHANNELS = 32  # below this, oneDNN's direct convolution is as fast (docs/performance.md)
-# Output tiles per image below which reading the larger transformed weights costs more than the multiplications
+# Output tiles per image below which reading the 4x larger transformed weights costs more than the multiplications
 # saved (16: from 16x16 pixels on). Per image, not per batch: an image then takes the same path at any batch size.
 MIN_TILES = 16
+# FLOPs per image of the direct convolution below which the layer stays with it: small networks (the shipped 64x64
+# one) gain too little to be worth building the plugin (half a minute, once per machine). Config-f's layers from
+# 16x16 on and VGG16's are above it.
+MIN_FLOPS = 1e9
 # Tiles per chunk of work: its transforms and products stay in the core's cache. Never fewer than the minimum: the
 # BLAS picks other kernels (another summation order) for matrix products of very few rows, and an image's values
 # would then depend on the batch size.
@@ -81,7 +85,8 @@ def usable(x, w):
     """Whether `conv3x3(x, w)` runs: x [N, I, H, W], w [O, I, 3, 3] (F.conv2d's layout)."""
     return (_enabled and x.device.type == 'cpu' and x.dtype == w.dtype == torch.float32 and x.ndim == 4
             and w.shape[1:] == (x.shape[1], 3, 3) and min(w.shape[:2]) >= MIN_CHANNELS
-            and _tiles_per_image(x) >= MIN_TILES and not (torch.is_grad_enabled() and w.requires_grad)
+            and _tiles_per_image(x) >= MIN_TILES and 18 * x.shape[2] * x.shape[3] * w.shape[0] * w.shape[1] >= MIN_FLOPS
+            and not (torch.is_grad_enabled() and w.requires_grad)
             and not torch.is_autocast_enabled('cpu') and not reference_path_enabled() and _plugin_available())
 
 
