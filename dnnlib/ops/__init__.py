@@ -108,8 +108,9 @@ def precision(name, device):
       tf32  GPUs from Ampere on: TF32 convolutions and matrix products (10-bit mantissa inputs);
       fp16  GPUs: float16 in the FP16_RESOLUTIONS highest resolutions of the synthesis network with activations
             clamped to +-FP16_CONV_CLAMP (as StyleGAN2-ADA trains), TF32 for the rest;
-      bf16  convolutions and matrix products in bfloat16 (torch.autocast), about 1.6x faster on CPUs with native
-            bfloat16 (docs/performance.md).
+      bf16  convolutions and matrix products in bfloat16 (torch.autocast), for GPUs and CPUs with native bfloat16;
+            on a CPU with AVX512-BF16 but no AMX no faster than fp32, whose 3x3 convolutions use Winograd's method
+            (docs/performance.md).
     Every mode but fp32 moves images a few uint8 levels. Raises ValueError at once where the device cannot run it."""
     import torch
     if name not in PRECISIONS:
@@ -140,9 +141,9 @@ def add_compute_args(parser, compile_flag=False):
     if compile_flag:
         parser.add_argument("--compile", action="store_true",
                             help="torch.compile the synthesis network (20-30 s per batch shape on a CPU, then "
-                                 "the same images within one uint8 level; on a 2-core CPU 1.11x faster at 256x256 "
-                                 "batch 1, no gain at batch 8; docs/performance.md). Needs a C++ compiler (CPU) or "
-                                 "Triton (GPU)")
+                                 "the same images within one uint8 level; on a 2-core CPU 1.16x faster at 256x256 "
+                                 "batch 1, no gain at batch 8 or 1024x1024; docs/performance.md). Needs a C++ "
+                                 "compiler (CPU) or Triton (GPU)")
 
 
 def compute_mode(precision_name, reference, device, compiled=False):
