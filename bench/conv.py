@@ -60,7 +60,8 @@ def main():
           f"{'direct GFLOP/s':>15} {'winograd GFLOP/s':>17} {'err direct':>11} {'err winograd':>13}")
     gen = torch.Generator().manual_seed(0)
     totals = {"direct": 0.0, "winograd": 0.0}
-    for name, batch, in_channels, out_channels, size in configf_layers(256, 8) + configf_layers(1024, 1) + vgg16_layers():
+    layers = configf_layers(256, 8) + configf_layers(1024, 1) + vgg16_layers()
+    for name, batch, in_channels, out_channels, size in layers:
         x = torch.randn(batch, in_channels, size, size, generator=gen).contiguous(memory_format=torch.channels_last)
         w = torch.randn(out_channels, in_channels, 3, 3, generator=gen) / (9 * in_channels) ** 0.5
         with torch.inference_mode():

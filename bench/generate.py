@@ -8,7 +8,8 @@ checkout, stylegan2-ada-pytorch (or stylegan3), all in one process on the same o
 The networks are config-f (G_main with its default kwargs, 8 mapping layers) with random weights, written as an
 official-format (G, D, Gs) pickle to a temporary file and loaded back from it by every path. Paths:
   ours   Gs.run(z, None, truncation_psi=0.5, randomize_noise=False) with the uint8 NHWC output transform: the
-         default path (on the CPU: unfused modulated convolution in channels-last; CUDA kernels on GPUs).
+         default path (on the CPU: unfused modulated convolution in channels-last, large 3x3 convolutions by
+         Winograd's method; CUDA kernels on GPUs).
   ref    the same call inside dnnlib.ops.reference_path(): the original's arithmetic in plain PyTorch ops (fused
          modulated convolution, NCHW, ops on impl='ref').
   peer   the peer's G_ema(z, None, truncation_psi=0.5, noise_mode='const') loaded by its legacy.py, converted to
@@ -21,7 +22,8 @@ official-format (G, D, Gs) pickle to a temporary file and loaded back from it by
 Each call generates one batch from the same latents. The paths take turns (order reversed every other round) until
 each has --min-time seconds and 3 calls; images/s is the batch over the median call. 'vs ref' and 'vs peer' are
 the other path's median time over ours (above 1: ours is faster). GFLOP/img counts the convolutions and matrix
-products of one call (torch's FlopCounterMode); '% peak' sets the achieved rate against a 4096x4096 matrix
+products of one call as the direct method does them (torch's formulas; Winograd's method does fewer
+multiplications, so its rate is effective and can pass 100 %); '% peak' sets the achieved rate against a 4096x4096 matrix
 product's on this machine in the row's precision (fp16: float16's; tf32: float32's with TF32 on). Peak memory: see bench/common.py. 'max diff' is the largest uint8 difference from ours.
 The mapping rows time the mapping network alone (z -> W, batch --mapping-batch).
 """

@@ -37,7 +37,8 @@ struct Transforms {  // F(4x4, 3x3)'s, per dimension
     static void output_1d(const float* const in[kTrans], float* const out[kOut], int n) {
         const float *__restrict__ m0 = in[0], *__restrict__ m1 = in[1], *__restrict__ m2 = in[2];
         const float *__restrict__ m3 = in[3], *__restrict__ m4 = in[4], *__restrict__ m5 = in[5];
-        float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1], *__restrict__ o2 = out[2], *__restrict__ o3 = out[3];
+        float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1];
+        float *__restrict__ o2 = out[2], *__restrict__ o3 = out[3];
         for (int c = 0; c < n; ++c) {
             const float sum12 = m1[c] + m2[c], diff12 = m1[c] - m2[c];
             const float sum34 = m3[c] + m4[c], diff34 = m3[c] - m4[c];
@@ -114,7 +115,8 @@ void transform_output_tile(const float* m, int64_t slot, int64_t slots, int64_t 
         }
         for (int i = 0; i < kOut && y0 + i < g.height; ++i)
             for (int j = 0; j < kOut && x0 + j < g.width; ++j)
-                std::copy_n(outputs[i * kOut + j], nc, y + ((n * g.height + y0 + i) * g.width + x0 + j) * channels + c0);
+                std::copy_n(outputs[i * kOut + j], nc,
+                            y + ((n * g.height + y0 + i) * g.width + x0 + j) * channels + c0);
     }
 }
 
@@ -124,7 +126,8 @@ void transform_output_tile(const float* m, int64_t slot, int64_t slots, int64_t 
 // zero-padded ("same") 3x3 convolution [N, O, H, W] in channels-last memory format.
 torch::Tensor conv3x3(torch::Tensor x, torch::Tensor u, int64_t tiles_per_task) {
     constexpr int64_t positions = 36;
-    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4, "x: float32 NCHW on the CPU");
+    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4,
+                "x: float32 NCHW on the CPU");
     TORCH_CHECK(u.scalar_type() == torch::kFloat32 && u.dim() == 3 && u.size(0) == positions && u.size(1) == x.size(1),
                 "u: [36, in_channels, out_channels] float32");
     TORCH_CHECK(tiles_per_task >= 1, "tiles_per_task must be positive");

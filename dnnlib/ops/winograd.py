@@ -12,10 +12,10 @@ uint8 images within one level of the reference path.
 The default path uses it where it pays and changes nothing else: float32 CPU tensors, no groups, at least
 MIN_CHANNELS channels in and out, at least MIN_TILES output tiles and MIN_FLOPS per image, outside autocast, and
 weights that need no gradient: inference, and projection, whose input gradient is again such a convolution (the
-kernel flipped in space, input and output channels swapped). Training, which needs weight gradients, the reference path, and a
-machine without a C++ compiler use F.conv2d. (The upsampling layers' stride-2 transposed convolution was tried by
-output phase, F(4, 2) for the even outputs: no faster than oneDNN here, as its 5x larger transformed tiles made the
-transforms memory-bound.)
+kernel flipped in space, input and output channels swapped). Training, which needs weight gradients, the reference
+path, and machines without a C++ compiler or OpenMP (macOS) use F.conv2d. (The upsampling layers' stride-2
+transposed convolution was tried by output phase, F(4, 2) for the even outputs: no faster than oneDNN here, as its
+5x larger transformed tiles made the transforms memory-bound.)
 """
 
 import contextlib
@@ -25,7 +25,6 @@ import weakref
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from . import custom_ops, reference_path_enabled
 
@@ -48,14 +47,21 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24,
 
 
 def _get_plugin():
+    """The compiled plugin, or None where it cannot run as measured: it needs OpenMP, as ATen's parallel_for is
+    OpenMP code in a header (without it the transforms run on one thread), which Apple's compiler lacks."""
+    if sys.platform == 'darwin':
+        return None
     # AVX2 and FMA where torch itself uses them (AVX-512 was no faster here); the instruction set is the plugin's
     # name suffix, so a build folder shared by several machines holds one build per instruction set.
     vectorised = torch.backends.cpu.get_cpu_capability() in ('AVX2', 'AVX512')
-    flags = ['-O3'] + (['-mavx2', '-mfma', '-mtune=native'] if vectorised else [])
-    openmp = [] if sys.platform == 'darwin' else ['-fopenmp']  # ATen's parallel_for is OpenMP in a header
+    if sys.platform == 'win32':  # MSVC
+        flags, ldflags = ['/O2', '/openmp'] + (['/arch:AVX2'] if vectorised else []), []
+    else:
+        flags = ['-O3', '-fopenmp'] + (['-mavx2', '-mfma', '-mtune=native'] if vectorised else [])
+        ldflags = ['-fopenmp']
     return custom_ops.get_plugin(f'dnnlib_winograd_plugin_{"avx2" if vectorised else "generic"}', needs_cuda=False,
                                  sources=[os.path.join(os.path.dirname(__file__), 'winograd.cpp')],
-                                 extra_cflags=flags + openmp, extra_ldflags=openmp)
+                                 extra_cflags=flags, extra_ldflags=ldflags)
 
 
 @torch.compiler.assume_constant_result  # torch.compile takes the answer as a constant instead of tracing the build
