@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import dnnlib
-from conftest import make_networks
+from conftest import make_lpips_network, make_networks
 from dnnlib.ops import upfirdn2d, winograd
 
 pytestmark = pytest.mark.skipif(winograd._get_plugin() is None, reason="the Winograd plugin could not be built")
@@ -119,6 +119,29 @@ def test_synthesis_default_path_uses_winograd_within_one_level_of_reference(monk
     with dnnlib.ops.reference_path():
         reference = Gs.run(z, None, **kwargs)
     assert np.abs(fast.astype(int) - reference.astype(int)).max() <= 1
+
+
+def test_lpips_distance_and_image_gradient_match_direct_convolutions(monkeypatch):
+    """Projection's LPIPS: VGG16's frozen convolutions take Winograd's method forward and backward."""
+    calls = []
+    conv3x3 = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *args, **kwargs: calls.append(1) or conv3x3(*args, **kwargs))
+    lpips = make_lpips_network().module.requires_grad_(False)
+    gen = torch.Generator().manual_seed(6)
+    target = torch.rand(2, 3, 32, 32, generator=gen) * 255
+
+    def distance_and_gradient():
+        images = (torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(7)) * 255).requires_grad_(True)
+        distance = lpips(images, target)
+        distance.sum().backward()
+        return distance.detach(), images.grad
+
+    fast = distance_and_gradient()
+    assert calls
+    with winograd.disabled():
+        direct = distance_and_gradient()
+    assert torch.allclose(fast[0], direct[0], rtol=1e-4)
+    assert relative_error(fast[1], direct[1].double()) < 1e-4
 
 
 def test_without_plugin_falls_back_to_direct_convolution(monkeypatch):
