@@ -158,3 +158,28 @@ def test_build_is_announced_only_before_the_first():
     from dnnlib.ops import custom_ops
     assert custom_ops._built_before(cpp_extension, winograd._get_plugin().__name__)  # built for this module's tests
     assert not custom_ops._built_before(cpp_extension, "dnnlib_plugin_never_built")
+
+
+def test_projection_steps_match_direct_convolutions(monkeypatch):
+    """Projection differentiates through the generator's frozen convolutions: a few steps give the same latents."""
+    from training import projector
+    calls = []
+    conv3x3 = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *args, **kwargs: calls.append(1) or conv3x3(*args, **kwargs))
+    Gs = make_networks()[2]
+    targets = Gs.run(np.random.RandomState(8).randn(1, *Gs.input_shape[1:]), None, truncation_psi=0.5)
+
+    def project():
+        proj = projector.Projector(loss="mse")
+        proj.num_steps, proj.dlatent_avg_samples = 3, 200
+        proj.set_network(Gs)
+        proj.start(targets)
+        while proj.get_cur_step() < proj.num_steps:
+            proj.step()
+        return proj.get_dlatents()
+
+    fast = project()
+    assert calls
+    with winograd.disabled():
+        direct = project()
+    assert np.abs(fast - direct).max() <= 1e-4 * np.abs(direct).max()
