@@ -92,8 +92,8 @@ def usable(x, w):
     return (_enabled and x.device.type == 'cpu' and x.dtype == w.dtype == torch.float32 and x.ndim == 4
             and w.shape[1:] == (x.shape[1], 3, 3) and min(w.shape[:2]) >= MIN_CHANNELS
             and _tiles_per_image(x) >= MIN_TILES and 18 * x.shape[2] * x.shape[3] * w.shape[0] * w.shape[1] >= MIN_FLOPS
-            and not (torch.is_grad_enabled() and w.requires_grad)
-            and not torch.is_autocast_enabled('cpu') and not reference_path_enabled() and _plugin_available())
+            and not (torch.is_grad_enabled() and w.requires_grad) and not torch.is_autocast_enabled('cpu')
+            and not reference_path_enabled() and _plugin_available())
 
 
 def transform_weight(w):
@@ -103,9 +103,10 @@ def transform_weight(w):
     return u.reshape(36, w.shape[1], w.shape[0]).to(torch.float32).contiguous()
 
 
-def flipped_weight(w):
-    """The kernel whose convolution is the input gradient of w's: flipped in space, input and output swapped."""
-    return w.flip([2, 3]).transpose(0, 1)
+def _transform(w, flipped):
+    """U of w, or with `flipped` of the kernel whose convolution is the input gradient of w's: w flipped in space,
+    input and output channels swapped."""
+    return transform_weight(w.flip([2, 3]).transpose(0, 1) if flipped else w)
 
 
 class _TransformCache:
@@ -121,7 +122,7 @@ class _TransformCache:
             entry = (weakref.ref(source, lambda _, key=id(source): self._entries.pop(key, None)), source._version, {})
             self._entries[id(source)] = entry
         if flipped not in entry[2]:
-            entry[2][flipped] = transform_weight(flipped_weight(w) if flipped else w)
+            entry[2][flipped] = _transform(w, flipped)
         return entry[2][flipped]
 
 
@@ -129,9 +130,7 @@ _cache = _TransformCache()
 
 
 def _transformed(w, key, flipped):
-    if key is None:
-        return transform_weight(flipped_weight(w) if flipped else w)
-    return _cache.get(key, w, flipped)
+    return _transform(w, flipped) if key is None else _cache.get(key, w, flipped)
 
 
 def _tiles_per_task(x):
