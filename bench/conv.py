@@ -8,8 +8,8 @@ Each layer: random float32 activations in channels-last and weights of the layer
 (common.time_paths) until each has --min-time seconds. "ratio" is direct time / Winograd time (above 1: Winograd
 faster); "GFLOP/s" counts the direct method's FLOPs (2 x 9 x H x W x I x O per image) for both, so Winograd's is
 an effective rate; "error" is each path's largest difference from float64, relative to the output's largest value.
-Layers Winograd does not take (`winograd.usable`: fewer than 32 channels, fewer than 16 tiles per image) are
-listed as such.
+Layers Winograd does not take (`winograd.usable`: fewer than MIN_CHANNELS channels, MIN_TILES tiles or MIN_FLOPS
+per image) are listed as such.
 """
 
 import argparse
@@ -22,14 +22,16 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import machine_line, matmul_peak, time_paths  # noqa: E402
 from dnnlib.ops import winograd  # noqa: E402
+from training.networks_stylegan2 import make_nf  # noqa: E402
 
 
 def configf_layers(resolution, batch):
     """(name, batch, in, out, size) of config-f's stride-1 3x3 convolutions (conv1 of each block, and the 4x4 conv)."""
-    channels = lambda res: min(32768 // res, 512)  # fmap_base 16 << 10 at stage log2(res) - 1, capped at 512
+    nf = make_nf(fmap_base=16 << 10, fmap_decay=1.0, fmap_min=1, fmap_max=512)  # G_main's defaults
     layers, res = [], 4
     while res <= resolution:
-        layers.append((f"G{resolution} b{batch} {res}x{res}", batch, channels(res), channels(res), res))
+        channels = nf(res.bit_length() - 2)  # stage 1 = 4x4
+        layers.append((f"G{resolution} b{batch} {res}x{res}", batch, channels, channels, res))
         res *= 2
     return layers
 
@@ -66,7 +68,7 @@ def main():
         w = torch.randn(out_channels, in_channels, 3, 3, generator=gen) / (9 * in_channels) ** 0.5
         with torch.inference_mode():
             if not winograd.usable(x, w):
-                print(f"{name:>20} {in_channels:>4} {out_channels:>4}   (direct only: too few channels or tiles)")
+                print(f"{name:>20} {in_channels:>4} {out_channels:>4}   (direct only: below the thresholds)")
                 continue
             paths = dict(direct=lambda: F.conv2d(x, w, padding=1), winograd=lambda: winograd.conv3x3(x, w, key=w))
             times, _ = time_paths(paths, device, args.min_time)

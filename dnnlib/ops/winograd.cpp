@@ -14,41 +14,39 @@ namespace {
 
 constexpr int kBlock = 64;  // channels per pass over a tile: the scratch tiles stay in L1/L2
 
-struct Transforms {  // F(4x4, 3x3)'s, per dimension
-    static constexpr int kIn = 6, kTrans = 6, kOut = 4;  // input pixels, transformed positions, outputs
+constexpr int kIn = 6, kOut = 4;  // per dimension: a tile's input pixels (also its transformed positions), outputs
 
-    // B^T of F(4x4, 3x3) (Lavin & Gray, 2016).
-    static void input_1d(const float* const in[kIn], float* const out[kTrans], int n) {
-        const float *__restrict__ d0 = in[0], *__restrict__ d1 = in[1], *__restrict__ d2 = in[2];
-        const float *__restrict__ d3 = in[3], *__restrict__ d4 = in[4], *__restrict__ d5 = in[5];
-        float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1], *__restrict__ o2 = out[2];
-        float *__restrict__ o3 = out[3], *__restrict__ o4 = out[4], *__restrict__ o5 = out[5];
-        for (int c = 0; c < n; ++c) {
-            o0[c] = 4.f * d0[c] - 5.f * d2[c] + d4[c];
-            o1[c] = -4.f * (d1[c] + d2[c]) + d3[c] + d4[c];
-            o2[c] = 4.f * (d1[c] - d2[c]) - d3[c] + d4[c];
-            o3[c] = 2.f * (d3[c] - d1[c]) - d2[c] + d4[c];
-            o4[c] = 2.f * (d1[c] - d3[c]) - d2[c] + d4[c];
-            o5[c] = 4.f * d1[c] - 5.f * d3[c] + d5[c];
-        }
+// B^T of F(4x4, 3x3) (Lavin & Gray, 2016), on six vectors of n channels.
+void input_transform_1d(const float* const in[kIn], float* const out[kIn], int n) {
+    const float *__restrict__ d0 = in[0], *__restrict__ d1 = in[1], *__restrict__ d2 = in[2];
+    const float *__restrict__ d3 = in[3], *__restrict__ d4 = in[4], *__restrict__ d5 = in[5];
+    float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1], *__restrict__ o2 = out[2];
+    float *__restrict__ o3 = out[3], *__restrict__ o4 = out[4], *__restrict__ o5 = out[5];
+    for (int c = 0; c < n; ++c) {
+        o0[c] = 4.f * d0[c] - 5.f * d2[c] + d4[c];
+        o1[c] = -4.f * (d1[c] + d2[c]) + d3[c] + d4[c];
+        o2[c] = 4.f * (d1[c] - d2[c]) - d3[c] + d4[c];
+        o3[c] = 2.f * (d3[c] - d1[c]) - d2[c] + d4[c];
+        o4[c] = 2.f * (d1[c] - d3[c]) - d2[c] + d4[c];
+        o5[c] = 4.f * d1[c] - 5.f * d3[c] + d5[c];
     }
+}
 
-    // A^T of F(4x4, 3x3).
-    static void output_1d(const float* const in[kTrans], float* const out[kOut], int n) {
-        const float *__restrict__ m0 = in[0], *__restrict__ m1 = in[1], *__restrict__ m2 = in[2];
-        const float *__restrict__ m3 = in[3], *__restrict__ m4 = in[4], *__restrict__ m5 = in[5];
-        float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1];
-        float *__restrict__ o2 = out[2], *__restrict__ o3 = out[3];
-        for (int c = 0; c < n; ++c) {
-            const float sum12 = m1[c] + m2[c], diff12 = m1[c] - m2[c];
-            const float sum34 = m3[c] + m4[c], diff34 = m3[c] - m4[c];
-            o0[c] = m0[c] + sum12 + sum34;
-            o1[c] = diff12 + 2.f * diff34;
-            o2[c] = sum12 + 4.f * sum34;
-            o3[c] = diff12 + 8.f * diff34 + m5[c];
-        }
+// A^T of F(4x4, 3x3): six vectors of products to four vectors of outputs.
+void output_transform_1d(const float* const in[kIn], float* const out[kOut], int n) {
+    const float *__restrict__ m0 = in[0], *__restrict__ m1 = in[1], *__restrict__ m2 = in[2];
+    const float *__restrict__ m3 = in[3], *__restrict__ m4 = in[4], *__restrict__ m5 = in[5];
+    float *__restrict__ o0 = out[0], *__restrict__ o1 = out[1];
+    float *__restrict__ o2 = out[2], *__restrict__ o3 = out[3];
+    for (int c = 0; c < n; ++c) {
+        const float sum12 = m1[c] + m2[c], diff12 = m1[c] - m2[c];
+        const float sum34 = m3[c] + m4[c], diff34 = m3[c] - m4[c];
+        o0[c] = m0[c] + sum12 + sum34;
+        o1[c] = diff12 + 2.f * diff34;
+        o2[c] = sum12 + 4.f * sum34;
+        o3[c] = diff12 + 8.f * diff34 + m5[c];
     }
-};
+}
 
 struct Geometry {
     int64_t height, width, tiles_y, tiles_x;
@@ -60,10 +58,8 @@ struct Geometry {
 // One input tile (6x6 pixels from (4 ty - 1, 4 tx - 1), zeros outside the image) to V[:, slot, :].
 void transform_input_tile(const float* x, int64_t channels, const Geometry& g, int64_t tile, float* v,
                           int64_t slot, int64_t slots) {
-    using T = Transforms;
-    constexpr int kIn = T::kIn, kTrans = T::kTrans;
     alignas(64) float pixels[kIn * kIn][kBlock];
-    alignas(64) float columns[kTrans * kIn][kBlock];
+    alignas(64) float columns[kIn * kIn][kBlock];
     const float zeros[kBlock] = {};
     const int64_t n = g.image(tile), y0 = 4 * g.tile_y(tile) - 1, x0 = 4 * g.tile_x(tile) - 1;
     for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
@@ -77,16 +73,15 @@ void transform_input_tile(const float* x, int64_t channels, const Geometry& g, i
             }
         }
         const float* in[kIn];
-        float* out[kTrans];
+        float* out[kIn];
         for (int j = 0; j < kIn; ++j) {  // down each column, then along each transformed row
-            for (int k = 0; k < kIn; ++k) in[k] = pixels[k * kIn + j];
-            for (int k = 0; k < kTrans; ++k) out[k] = columns[k * kIn + j];
-            T::input_1d(in, out, nc);
+            for (int k = 0; k < kIn; ++k) in[k] = pixels[k * kIn + j], out[k] = columns[k * kIn + j];
+            input_transform_1d(in, out, nc);
         }
-        for (int i = 0; i < kTrans; ++i) {
-            for (int k = 0; k < kIn; ++k) in[k] = columns[i * kIn + k];
-            for (int k = 0; k < kTrans; ++k) out[k] = v + ((i * kTrans + k) * slots + slot) * channels + c0;
-            T::input_1d(in, out, nc);
+        for (int i = 0; i < kIn; ++i) {
+            for (int k = 0; k < kIn; ++k)
+                in[k] = columns[i * kIn + k], out[k] = v + ((i * kIn + k) * slots + slot) * channels + c0;
+            input_transform_1d(in, out, nc);
         }
     }
 }
@@ -94,24 +89,22 @@ void transform_input_tile(const float* x, int64_t channels, const Geometry& g, i
 // M[:, slot, :] to one 4x4 output tile from (4 ty, 4 tx), cropped at the image's edge.
 void transform_output_tile(const float* m, int64_t slot, int64_t slots, int64_t channels, const Geometry& g,
                            int64_t tile, float* y) {
-    using T = Transforms;
-    constexpr int kTrans = T::kTrans, kOut = T::kOut;
-    alignas(64) float rows[kOut * kTrans][kBlock];
+    alignas(64) float rows[kOut * kIn][kBlock];
     alignas(64) float outputs[kOut * kOut][kBlock];
     const int64_t n = g.image(tile), y0 = 4 * g.tile_y(tile), x0 = 4 * g.tile_x(tile);
     for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
         const int nc = (int)std::min<int64_t>(kBlock, channels - c0);
-        const float* in[kTrans];
+        const float* in[kIn];
         float* out[kOut];
-        for (int j = 0; j < kTrans; ++j) {
-            for (int k = 0; k < kTrans; ++k) in[k] = m + ((k * kTrans + j) * slots + slot) * channels + c0;
-            for (int k = 0; k < kOut; ++k) out[k] = rows[k * kTrans + j];
-            T::output_1d(in, out, nc);
+        for (int j = 0; j < kIn; ++j) {
+            for (int k = 0; k < kIn; ++k) in[k] = m + ((k * kIn + j) * slots + slot) * channels + c0;
+            for (int k = 0; k < kOut; ++k) out[k] = rows[k * kIn + j];
+            output_transform_1d(in, out, nc);
         }
         for (int i = 0; i < kOut; ++i) {
-            for (int k = 0; k < kTrans; ++k) in[k] = rows[i * kTrans + k];
+            for (int k = 0; k < kIn; ++k) in[k] = rows[i * kIn + k];
             for (int k = 0; k < kOut; ++k) out[k] = outputs[i * kOut + k];
-            T::output_1d(in, out, nc);
+            output_transform_1d(in, out, nc);
         }
         for (int i = 0; i < kOut && y0 + i < g.height; ++i)
             for (int j = 0; j < kOut && x0 + j < g.width; ++j)
@@ -125,7 +118,7 @@ void transform_output_tile(const float* m, int64_t slot, int64_t slots, int64_t 
 // x: [N, I, H, W] float32 (any memory format); u: [36, I, O], the transformed weights. Returns the stride-1,
 // zero-padded ("same") 3x3 convolution [N, O, H, W] in channels-last memory format.
 torch::Tensor conv3x3(torch::Tensor x, torch::Tensor u, int64_t tiles_per_task) {
-    constexpr int64_t positions = 36;
+    constexpr int64_t positions = kIn * kIn;
     TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4,
                 "x: float32 NCHW on the CPU");
     TORCH_CHECK(u.scalar_type() == torch::kFloat32 && u.dim() == 3 && u.size(0) == positions && u.size(1) == x.size(1),
